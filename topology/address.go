@@ -1,0 +1,100 @@
+package topology
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// allocator hands out VPC addresses deterministically: the lowest free host
+// address of a subnet from .10 up, skipping AWS's reserved .0–.3 and .255 and
+// every address already used. Addresses never repeat while a world lives: the
+// next candidate per subnet is kept in World.NextAddress.
+type allocator struct {
+	w    *World
+	used map[netip.Addr]bool
+	cursor map[string]int
+}
+
+const firstDynamicHost = 10
+
+func newAllocator(w *World) *allocator {
+	a := &allocator{w: w, used: map[netip.Addr]bool{}, cursor: map[string]int{}}
+	for k, v := range w.NextAddress {
+		a.cursor[k] = v
+	}
+	for _, h := range w.Hosts() {
+		a.used[h.IP] = true
+	}
+	return a
+}
+
+func (a *allocator) reserve(addrs ...netip.Addr) {
+	for _, x := range addrs {
+		a.used[x] = true
+	}
+}
+
+func (a *allocator) next(s Subnet, what string) (netip.Addr, error) {
+	base := s.CIDR.Addr().As4()
+	start := a.cursor[s.Letter]
+	if start < firstDynamicHost {
+		start = firstDynamicHost
+	}
+	for h := start; h <= 254; h++ {
+		c := netip.AddrFrom4([4]byte{base[0], base[1], base[2], byte(h)})
+		if !a.used[c] {
+			a.used[c] = true
+			a.cursor[s.Letter] = h + 1
+			return c, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("subnet %s (%s) has no free address left for %s: too many nodes or pods for one /24", s.CIDR, s.AZ, what)
+}
+
+func (a *allocator) save() {
+	for k, v := range a.cursor {
+		a.w.NextAddress[k] = v
+	}
+}
+
+// allocateClusterIP picks a ClusterIP for key from the service CIDR,
+// deterministically from its name, skipping addresses in use.
+func (w *World) allocateClusterIP(key string) netip.Addr {
+	used := map[netip.Addr]bool{}
+	for _, s := range w.Services {
+		used[s.ClusterIP] = true
+	}
+	base := w.Cluster.ServiceCIDR.Addr().As4()
+	size := 1 << (32 - w.Cluster.ServiceCIDR.Bits())
+	for h := hashUint(key); ; h++ {
+		off := int(h%uint64(size-12)) + 11 // .0.0–.0.10 are the add-ons' and reserved
+		c := netip.AddrFrom4([4]byte{base[0], base[1], byte(off >> 8), byte(off)})
+		if !used[c] {
+			return c
+		}
+	}
+}
+
+// NodePortRange is the API server's default --service-node-port-range.
+const (
+	NodePortMin = 30000
+	NodePortMax = 32767
+)
+
+// allocateNodePort picks a node port for key, deterministically from its
+// name, skipping ports in use.
+func (w *World) allocateNodePort(key string) int {
+	used := map[int]bool{}
+	for _, s := range w.Services {
+		used[s.HealthCheckNodePort] = true
+		for _, p := range s.Ports {
+			used[p.NodePort] = true
+		}
+	}
+	span := uint64(NodePortMax - NodePortMin + 1)
+	for h := hashUint(key); ; h++ {
+		if p := NodePortMin + int(h%span); !used[p] {
+			return p
+		}
+	}
+}

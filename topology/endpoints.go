@@ -1,0 +1,78 @@
+package topology
+
+import (
+	"net/netip"
+	"sort"
+	"strconv"
+)
+
+// Endpoint is one backend of a Service port, as an EndpointSlice lists it.
+type Endpoint struct {
+	Pod   string     `json:"pod,omitempty"`
+	IP    netip.Addr `json:"ip"`
+	Port  int        `json:"port"`
+	Node  string     `json:"node,omitempty"` // host name of the endpoint's node
+	Ready bool       `json:"ready"`
+}
+
+// String is the endpoint as kube-proxy names it: ip:port.
+func (e Endpoint) String() string { return netip.AddrPortFrom(e.IP, uint16(e.Port)).String() }
+
+// Endpoints lists the endpoints of one port of a Service, sorted as
+// kube-proxy sorts them: by "ip:port" as strings.
+func (w *World) Endpoints(svc Service, port ServicePort) []Endpoint {
+	var out []Endpoint
+	if svc.Selector == nil {
+		target, _ := strconv.Atoi(port.TargetPort)
+		for _, a := range svc.ManualEndpoints {
+			out = append(out, Endpoint{IP: a, Port: target, Ready: true})
+		}
+	}
+	for _, p := range w.Pods {
+		if svc.Selector == nil || p.Namespace != svc.Namespace || !p.Running() || !matches(svc.Selector, p.Labels) {
+			continue
+		}
+		target, ok := resolveTargetPort(port, p)
+		if !ok {
+			continue
+		}
+		out = append(out, Endpoint{Pod: p.Name, IP: p.IP, Port: target, Node: p.Node, Ready: true})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// resolveTargetPort turns a numeric or named targetPort into the pod's port.
+func resolveTargetPort(port ServicePort, p Pod) (int, bool) {
+	if n, err := strconv.Atoi(port.TargetPort); err == nil {
+		return n, true
+	}
+	for _, c := range p.Ports {
+		if c.Name == port.TargetPort && c.Protocol == port.Protocol {
+			return c.Port, true
+		}
+	}
+	return 0, false
+}
+
+func matches(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Service returns a Service by namespace and name.
+func (w *World) Service(namespace, name string) (Service, bool) {
+	for _, s := range w.Services {
+		if s.Namespace == namespace && s.Name == name {
+			return s, true
+		}
+	}
+	return Service{}, false
+}

@@ -1,0 +1,114 @@
+// Package topology describes what an nlbsim world is: a validated, fully
+// addressed model of the walkthrough's VPC, EKS nodes, pods, Services and
+// Network Load Balancers. It is pure data and never needs root.
+package topology
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// TargetType is the NLB target type chosen by the
+// service.beta.kubernetes.io/aws-load-balancer-nlb-target-type annotation.
+type TargetType string
+
+const (
+	TargetIP       TargetType = "ip"
+	TargetInstance TargetType = "instance"
+)
+
+// TrafficPolicy is a Service's externalTrafficPolicy.
+type TrafficPolicy string
+
+const (
+	PolicyCluster TrafficPolicy = "Cluster"
+	PolicyLocal   TrafficPolicy = "Local"
+)
+
+// DefaultClusterName is the walkthrough's cluster, used when no --name is given.
+const DefaultClusterName = "myeks"
+
+// MaxClusterNameLen keeps namespace names short and unambiguous.
+const MaxClusterNameLen = 20
+
+// Spec is what a user asks for: the flags of `nlbsim up`. Pointer fields are
+// unset when the user did not give them, so that precedence (flag over
+// annotation over controller default) can be applied.
+type Spec struct {
+	Name                  string
+	Mode                  TargetType // empty: the controller's choice (ip for the default world)
+	Nodes                 int
+	Replicas              int
+	CrossZone             *bool
+	PreserveClientIP      *bool
+	ExternalTrafficPolicy TrafficPolicy // empty: Cluster
+	TimeScale             float64
+	Minimal               bool
+	InstanceType          string
+}
+
+// DefaultSpec is the walkthrough's cluster: SPEC §1.
+func DefaultSpec() Spec {
+	return Spec{
+		Name:                  DefaultClusterName,
+		Mode:                  TargetIP,
+		Nodes:                 3,
+		Replicas:              3,
+		ExternalTrafficPolicy: PolicyCluster,
+		TimeScale:             1,
+		InstanceType:          "t3.medium",
+	}
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// ValidateClusterName checks that name is a DNS label of at most 20 characters.
+func ValidateClusterName(name string) error {
+	if name == "" {
+		return fmt.Errorf("cluster name must not be empty")
+	}
+	if len(name) > MaxClusterNameLen {
+		return fmt.Errorf("cluster name %q is %d characters long; at most %d are allowed", name, len(name), MaxClusterNameLen)
+	}
+	if !dnsLabel.MatchString(name) {
+		return fmt.Errorf("cluster name %q is not a DNS label: use lowercase letters, digits and '-', starting and ending with a letter or digit", name)
+	}
+	return nil
+}
+
+// IsDNSLabel reports whether s is a DNS label (RFC 1123), as host names must be.
+func IsDNSLabel(s string) bool { return len(s) <= 63 && dnsLabel.MatchString(s) }
+
+// MaxNodes bounds --nodes so that every node, pod and add-on fits the AZ subnets.
+const MaxNodes = 200
+
+// Validate checks a spec and names the flag that is wrong.
+func (s Spec) Validate() error {
+	if err := ValidateClusterName(s.Name); err != nil {
+		return fmt.Errorf("--name: %w", err)
+	}
+	switch s.Mode {
+	case TargetIP, TargetInstance:
+	default:
+		return fmt.Errorf("--mode: unknown target type %q (valid: ip, instance)", s.Mode)
+	}
+	if s.Nodes < 1 || s.Nodes > MaxNodes {
+		return fmt.Errorf("--nodes: %d is out of range (1–%d)", s.Nodes, MaxNodes)
+	}
+	if s.Replicas < 0 {
+		return fmt.Errorf("--replicas: %d is negative", s.Replicas)
+	}
+	switch s.ExternalTrafficPolicy {
+	case PolicyCluster, PolicyLocal:
+	default:
+		return fmt.Errorf("--external-traffic-policy: unknown policy %q (valid: Cluster, Local)", s.ExternalTrafficPolicy)
+	}
+	if !(s.TimeScale >= 1 && s.TimeScale <= 1e6) {
+		return fmt.Errorf("--time-scale: %v is out of range (1–1000000)", s.TimeScale)
+	}
+	if _, ok := InstanceTypes[s.InstanceType]; !ok {
+		return fmt.Errorf("--instance-type: unknown instance type %q (known: %s)", s.InstanceType, strings.Join(instanceTypeNames(), ", "))
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package topology
+
+import (
+	"net/netip"
+	"time"
+)
+
+// World is a fully addressed cluster: everything nlbsim builds, by value.
+// It serialises to JSON as the state of a running cluster.
+type World struct {
+	Spec            Spec           `json:"spec"`
+	Cluster         Cluster        `json:"cluster"`
+	Subnets         []Subnet       `json:"subnets"`
+	Bastion         Host           `json:"bastion"`
+	Nodes           []Node         `json:"nodes"`
+	Pods            []Pod          `json:"pods"`
+	HostNetworkPods []Pod          `json:"hostNetworkPods"`
+	ControlPlane    []Host         `json:"controlPlane"`
+	Deployments     []Deployment   `json:"deployments"`
+	Services        []Service      `json:"services"`
+	LoadBalancers   []NLB          `json:"loadBalancers"`
+	Created         time.Time      `json:"created"`
+	NextAddress     map[string]int `json:"nextAddress"`
+}
+
+// Cluster holds the EKS cluster's identity and its fixed ranges.
+type Cluster struct {
+	Name              string          `json:"name"`
+	Region            string          `json:"region"`
+	KubernetesVersion string          `json:"kubernetesVersion"`
+	VPC               netip.Prefix    `json:"vpc"`
+	ServiceCIDR       netip.Prefix    `json:"serviceCIDR"`
+	Resolver          netip.Addr      `json:"resolver"`
+	KubeProxy         KubeProxyConfig `json:"kubeProxy"`
+}
+
+// KubeProxyConfig is the part of kube-proxy's configuration that shapes rules.
+type KubeProxyConfig struct {
+	MasqueradeBit int           `json:"masqueradeBit"`
+	RandomFully   bool          `json:"randomFully"`
+	SyncPeriod    time.Duration `json:"syncPeriod"`
+	MinSyncPeriod time.Duration `json:"minSyncPeriod"`
+	HealthzPort   int           `json:"healthzPort"`
+}
+
+// Subnet is one AZ's subnet.
+type Subnet struct {
+	AZ      string       `json:"az"`     // ap-northeast-2a
+	Letter  string       `json:"letter"` // a
+	CIDR    netip.Prefix `json:"cidr"`
+	Gateway netip.Addr   `json:"gateway"` // the VPC router's address in this subnet (.1)
+}
+
+// Host is a machine that gets its own network namespace.
+type Host struct {
+	Name string     `json:"name"` // as exec takes it: bastion, node-1, a pod's name
+	IP   netip.Addr `json:"ip"`
+	AZ   string     `json:"az"`
+}
+
+// Node is an EKS worker node.
+type Node struct {
+	Host
+	NodeName         string     `json:"nodeName"`   // ip-192-168-1-118.ap-northeast-2.compute.internal
+	ExternalIP       netip.Addr `json:"externalIP"` // shown only, never assigned
+	InstanceType     string     `json:"instanceType"`
+	InstanceID       string     `json:"instanceID"`
+	OSImage          string     `json:"osImage"`
+	KernelVersion    string     `json:"kernelVersion"`
+	ContainerRuntime string     `json:"containerRuntime"`
+}
+
+// ShortName is the node name without its domain: ip-192-168-1-118.
+func (n Node) ShortName() string {
+	for i := 0; i < len(n.NodeName); i++ {
+		if n.NodeName[i] == '.' {
+			return n.NodeName[:i]
+		}
+	}
+	return n.NodeName
+}
+
+// ContainerPort is a port a pod's container declares.
+type ContainerPort struct {
+	Name     string `json:"name,omitempty"`
+	Port     int    `json:"port"`
+	Protocol string `json:"protocol"` // TCP or UDP
+}
+
+// Pod is a pod. Pods with HostNetwork share their node's address and get no
+// namespace of their own; Pending pods have no node and no address.
+type Pod struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace"`
+	Labels      map[string]string `json:"labels"`
+	Node        string            `json:"node"` // the node's host name (node-1); empty while Pending
+	IP          netip.Addr        `json:"ip"`
+	Ports       []ContainerPort   `json:"ports"`
+	HostNetwork bool              `json:"hostNetwork,omitempty"`
+	Containers  int               `json:"containers"`
+	Owner       string            `json:"owner"` // the Deployment or DaemonSet that made it
+	Phase       string            `json:"phase"` // Running or Pending
+	Reason      string            `json:"reason,omitempty"`
+	Serves      string            `json:"serves"` // http (echo server), dns, none
+	Created     time.Time         `json:"created"`
+}
+
+// Running reports whether the pod has a node and an address.
+func (p Pod) Running() bool { return p.Phase == PhaseRunning }
+
+const (
+	PhaseRunning = "Running"
+	PhasePending = "Pending"
+)
+
+// Deployment is a set of identical pods.
+type Deployment struct {
+	Name         string            `json:"name"`
+	Namespace    string            `json:"namespace"`
+	Replicas     int               `json:"replicas"`
+	Labels       map[string]string `json:"labels"`
+	TemplateHash string            `json:"templateHash"`
+	Ports        []ContainerPort   `json:"ports"`
+	Serves       string            `json:"serves"`
+	Addon        bool              `json:"addon,omitempty"`
+}
+
+// ServicePort is one port of a Service.
+type ServicePort struct {
+	Name       string `json:"name,omitempty"`
+	Protocol   string `json:"protocol"` // TCP, UDP
+	Port       int    `json:"port"`
+	TargetPort string `json:"targetPort"` // a number or a container port name
+	NodePort   int    `json:"nodePort,omitempty"`
+}
+
+// Service is a Kubernetes Service.
+type Service struct {
+	Name                  string            `json:"name"`
+	Namespace             string            `json:"namespace"`
+	Type                  string            `json:"type"` // ClusterIP, NodePort, LoadBalancer
+	ClusterIP             netip.Addr        `json:"clusterIP"`
+	Ports                 []ServicePort     `json:"ports"`
+	Selector              map[string]string `json:"selector"`
+	ExternalTrafficPolicy TrafficPolicy     `json:"externalTrafficPolicy,omitempty"`
+	HealthCheckNodePort   int               `json:"healthCheckNodePort,omitempty"`
+	SessionAffinity       string            `json:"sessionAffinity"` // None or ClientIP
+	AffinityTimeout       int               `json:"affinityTimeoutSeconds,omitempty"`
+	Annotations           map[string]string `json:"annotations,omitempty"`
+	Addon                 bool              `json:"addon,omitempty"`
+	// Endpoints of a Service without a selector (default/kubernetes).
+	ManualEndpoints []netip.Addr `json:"manualEndpoints,omitempty"`
+}
+
+// Key is the Service's "namespace/name".
+func (s Service) Key() string { return s.Namespace + "/" + s.Name }
+
+// HealthCheck is a target group's health check.
+type HealthCheck struct {
+	Protocol           string        `json:"protocol"` // TCP or HTTP
+	Port               string        `json:"port"`     // traffic-port or a number
+	Path               string        `json:"path,omitempty"`
+	Interval           time.Duration `json:"interval"`
+	Timeout            time.Duration `json:"timeout"`
+	HealthyThreshold   int           `json:"healthyThreshold"`
+	UnhealthyThreshold int           `json:"unhealthyThreshold"`
+}
+
+// NLBNode is the NLB's presence in one AZ.
+type NLBNode struct {
+	Host
+	Letter string `json:"letter"`
+}
+
+// NLB is a Network Load Balancer made by the Load Balancer Controller for one
+// LoadBalancer Service.
+type NLB struct {
+	Name             string      `json:"name"`
+	DNSName          string      `json:"dnsName"`
+	Service          string      `json:"service"` // namespace/name
+	Scheme           string      `json:"scheme"`
+	TargetType       TargetType  `json:"targetType"`
+	CrossZone        bool        `json:"crossZone"`
+	PreserveClientIP bool        `json:"preserveClientIP"`
+	HealthCheck      HealthCheck `json:"healthCheck"`
+	Nodes            []NLBNode   `json:"nodes"`
+}
