@@ -61,8 +61,24 @@ func Default() *World {
 	return w
 }
 
-// Build turns a spec into a validated, fully addressed world.
+// InvalidError says that a spec or manifest is wrong: bad input, not a
+// failure of the machine.
+type InvalidError struct{ Err error }
+
+func (e *InvalidError) Error() string { return e.Err.Error() }
+func (e *InvalidError) Unwrap() error { return e.Err }
+
+// Build turns a spec into a validated, fully addressed world. Every error it
+// returns is an *InvalidError.
 func Build(spec Spec) (*World, error) {
+	w, err := build(spec)
+	if err != nil {
+		return nil, &InvalidError{Err: err}
+	}
+	return w, nil
+}
+
+func build(spec Spec) (*World, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// globalFlags are the flags every command takes.
+type globalFlags struct {
+	name string
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "nlbsim",
+		Short: "The walkthrough's EKS cluster and AWS Network Load Balancer, in network namespaces",
+		Long: `nlbsim rebuilds, on one Linux machine and without AWS, an EKS cluster with VPC CNI
+networking, kube-proxy's iptables rules on every node, and a LoadBalancer Service
+behind a Network Load Balancer in ip or instance target mode. Every host is a
+network namespace named nlbsim.<cluster>.<host>.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := topology.ValidateClusterName(g.name); err != nil {
+				return &usageError{err}
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &usageError{err} })
+	root.PersistentFlags().StringVar(&g.name, "name", topology.DefaultClusterName, "cluster name (a DNS label of at most 20 characters)")
+	root.AddCommand(
+		newUpCmd(g),
+		newDownCmd(g),
+		newGetCmd(g),
+		newExecCmd(g),
+		newVersionCmd(),
+		newSuperviseCmd(g),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return &usageError{err}
+		}
+		return nil
+	}
+}
+
+// noArgs is cobra.NoArgs with a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if err := cobra.NoArgs(cmd, args); err != nil {
+		return &usageError{err}
+	}
+	return nil
+}

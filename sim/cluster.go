@@ -1,0 +1,246 @@
+// Package sim is the live world: namespaces, links, routes and sysctls, the
+// workloads serving in them, and the lifecycle of a cluster. Its API serves
+// the CLI and users' Go tests alike.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// Options change how Up runs; they are not part of the world.
+type Options struct {
+	// Retain keeps what a failed first Up built, for debugging.
+	Retain bool
+	// InProcess runs the supervisor in this process (tests, --foreground)
+	// instead of a detached one.
+	InProcess bool
+	// Log receives progress lines and, in process, the supervisor's log.
+	Log io.Writer
+}
+
+// Cluster is a running cluster.
+type Cluster struct {
+	World *topology.World
+	sup   *Supervisor // set when the supervisor runs in this process
+	stop  context.CancelFunc
+}
+
+// ErrNeedsRoot says an operation needs root, before anything was touched.
+var ErrNeedsRoot = errors.New("this command needs root (run it with sudo): it creates network namespaces")
+
+// RequireRoot fails with ErrNeedsRoot unless the process is root.
+func RequireRoot() error {
+	if os.Geteuid() != 0 {
+		return ErrNeedsRoot
+	}
+	return nil
+}
+
+// Up builds the world of spec and returns when every pod answers through
+// the data path. On a cluster that is already running with the same spec it
+// returns that cluster. A failed first Up leaves nothing behind unless
+// opts.Retain.
+func Up(ctx context.Context, spec topology.Spec, opts Options) (*Cluster, error) {
+	w, err := topology.Build(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := RequireRoot(); err != nil {
+		return nil, err
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	lock, err := lockCluster(spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.release(false)
+
+	if c, done, err := resume(ctx, w, opts); done {
+		return c, err
+	}
+	w.Created = time.Now().UTC().Truncate(time.Second)
+	c, err := build(ctx, w, opts)
+	if err != nil {
+		if opts.Retain {
+			return nil, fmt.Errorf("%w (kept for debugging: sudo nlbsim down --name %s removes it)", err, spec.Name)
+		}
+		if terr := teardown(spec.Name); terr != nil {
+			return nil, fmt.Errorf("%w; cleaning up also failed: %v", err, terr)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// resume handles a cluster that already exists: unchanged and healthy, it is
+// returned as it is; with a dead supervisor, the supervisor is restarted.
+// done is false when there is nothing and Up must build.
+func resume(ctx context.Context, w *topology.World, opts Options) (c *Cluster, done bool, err error) {
+	name := w.Cluster.Name
+	old, err := LoadWorld(name)
+	if errors.Is(err, ErrNotFound) {
+		left, lerr := listNamespaces(topology.Namespace(name, ""))
+		if lerr != nil {
+			return nil, true, lerr
+		}
+		if len(left) > 0 {
+			return nil, true, fmt.Errorf("cluster %q has %d namespaces but no state (an interrupted run?); remove them with: sudo nlbsim down --name %s", name, len(left), name)
+		}
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	if !reflect.DeepEqual(old.Spec, w.Spec) {
+		return nil, true, fmt.Errorf("cluster %q is running with other settings; changing a running cluster in place is not supported yet: run nlbsim down --name %s first", name, name)
+	}
+	c = &Cluster{World: old}
+	if _, alive := supervisorPID(name); !alive || opts.InProcess {
+		fmt.Fprintf(opts.Log, "restarting the supervisor of %s\n", name)
+		if err := c.startSupervisor(opts); err != nil {
+			return nil, true, err
+		}
+	}
+	return c, true, c.probe(ctx)
+}
+
+// build makes a new cluster: state, fabric, files, supervisor, then checks
+// every pod through the data path.
+func build(ctx context.Context, w *topology.World, opts Options) (*Cluster, error) {
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"state", func() error { return saveWorld(w) }},
+		{"fabric", func() error { return buildFabric(w) }},
+		{"files", func() error { return writeEtcNetns(w) }},
+	}
+	c := &Cluster{World: w}
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("interrupted before %s: %w", s.name, err)
+		}
+		if err := s.fn(); err != nil {
+			return nil, fmt.Errorf("building cluster %q (%s): %w", w.Cluster.Name, s.name, err)
+		}
+	}
+	if err := c.startSupervisor(opts); err != nil {
+		return nil, err
+	}
+	if err := c.probe(ctx); err != nil {
+		c.stopInProcess()
+		return nil, err
+	}
+	return c, nil
+}
+
+// startSupervisor runs the supervisor in this process or detached.
+func (c *Cluster) startSupervisor(opts Options) error {
+	name := c.World.Cluster.Name
+	if !opts.InProcess {
+		_, err := spawnSupervisor(name)
+		return err
+	}
+	sup := NewSupervisor(c.World, opts.Log)
+	if err := sup.Start(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go sup.ServeControl(ctx)
+	if err := writePID(name, os.Getpid()); err != nil {
+		cancel()
+		sup.Stop()
+		return err
+	}
+	c.sup, c.stop = sup, cancel
+	return nil
+}
+
+func (c *Cluster) stopInProcess() {
+	if c.sup != nil {
+		c.stop()
+		c.sup.Stop()
+		c.sup = nil
+	}
+}
+
+// Wait blocks until ctx ends (a foreground cluster's lifetime).
+func (c *Cluster) Wait(ctx context.Context) { <-ctx.Done() }
+
+// Down removes the cluster: its supervisor, namespaces, files and state.
+func (c *Cluster) Down() error {
+	c.stopInProcess()
+	return Down(c.World.Cluster.Name)
+}
+
+// Down removes everything of a cluster: the supervisor (by pid), processes
+// left inside its namespaces, the namespaces, /etc/netns entries and state.
+// It is idempotent and needs no state file.
+func Down(cluster string) error {
+	if err := topology.ValidateClusterName(cluster); err != nil {
+		return err
+	}
+	if err := RequireRoot(); err != nil {
+		return err
+	}
+	lock, err := lockCluster(cluster)
+	if err != nil {
+		return err
+	}
+	defer lock.release(true)
+	return teardown(cluster)
+}
+
+// DownAll removes every nlbsim cluster on this machine and names them.
+func DownAll() ([]string, error) {
+	if err := RequireRoot(); err != nil {
+		return nil, err
+	}
+	names, err := Clusters()
+	if err != nil {
+		return nil, err
+	}
+	var errs []string
+	for _, n := range names {
+		if err := Down(n); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return names, errors.New(strings.Join(errs, "; "))
+	}
+	return names, nil
+}
+
+// teardown does Down's work under a held lock.
+func teardown(cluster string) error {
+	var errs []string
+	if err := stopSupervisor(cluster); err != nil {
+		errs = append(errs, err.Error())
+	}
+	names, _ := listNamespaces(topology.Namespace(cluster, ""))
+	for _, pid := range processesIn(names) {
+		terminate(pid, 2*time.Second)
+	}
+	if err := teardownNamespaces(cluster); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if err := removeState(cluster); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("removing cluster %q: %s", cluster, strings.Join(errs, "; "))
+	}
+	return nil
+}

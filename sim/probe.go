@@ -1,0 +1,120 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// probeTimeout bounds the wait for one answer while checking a new cluster.
+const probeTimeout = 10 * time.Second
+
+// probe checks every serving pod, control-plane ENI and node health server
+// from the bastion, through the data path, so that Up returns only when a
+// first request to any of them succeeds.
+func (c *Cluster) probe(ctx context.Context) error {
+	w := c.World
+	bastion, err := openNamespace(topology.Namespace(w.Cluster.Name, w.Bastion.Name))
+	if err != nil {
+		return err
+	}
+	defer bastion.Close()
+	client := httpClient(bastion, 2*time.Second, false)
+	type check struct{ what, url, wantPod string }
+	var checks []check
+	for _, p := range w.Pods {
+		if !p.Running() || p.Serves != topology.ServesHTTP {
+			continue
+		}
+		for _, port := range p.Ports {
+			if port.Protocol == "TCP" {
+				checks = append(checks, check{"pod " + p.Name, fmt.Sprintf("http://%s/", net.JoinHostPort(p.IP.String(), fmt.Sprint(port.Port))), p.Name})
+			}
+		}
+	}
+	for _, cp := range w.ControlPlane {
+		checks = append(checks, check{cp.Name, fmt.Sprintf("http://%s:443/", cp.IP), cp.Name})
+	}
+	for _, n := range w.Nodes {
+		checks = append(checks, check{n.Name + " kube-proxy health", fmt.Sprintf("http://%s:%d/healthz", n.IP, w.Cluster.KubeProxy.HealthzPort), ""})
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		errs []string
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 16)
+	)
+	for _, ch := range checks {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := probeOne(ctx, client, ch.url, ch.wantPod); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Sprintf("%s (%s): %v", ch.what, ch.url, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("cluster %q is not answering through the data path: %s", w.Cluster.Name, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// probeOne GETs url until it answers 200 (and, for a pod, with that pod's
+// name) or ctx ends. Retries follow only a failed attempt.
+func probeOne(ctx context.Context, client *http.Client, url, wantPod string) error {
+	var last error
+	for {
+		last = getOnce(ctx, client, url, wantPod)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func getOnce(ctx context.Context, client *http.Client, url, wantPod string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	if wantPod == "" {
+		return nil
+	}
+	var r EchoReply
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return err
+	}
+	if r.Pod != wantPod {
+		return errors.New("answered by " + r.Pod)
+	}
+	return nil
+}

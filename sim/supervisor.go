@@ -1,0 +1,220 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// Supervisor runs everything long-lived of one cluster: the pods' servers,
+// the control-plane ENIs, the nodes' kube-proxy health servers, and the
+// control socket the CLI talks to. A socket made inside a namespace stays
+// there, so one process serves every host.
+type Supervisor struct {
+	w       *topology.World
+	log     *log.Logger
+	started time.Time
+
+	mu        sync.Mutex
+	servers   []*http.Server
+	listeners []net.Listener
+	handles   map[string]netns.NsHandle
+}
+
+// SupervisorStatus is what the control socket reports.
+type SupervisorStatus struct {
+	PID       int       `json:"pid"`
+	Started   time.Time `json:"started"`
+	Listeners int       `json:"listeners"`
+}
+
+// NewSupervisor prepares a supervisor for a built world.
+func NewSupervisor(w *topology.World, logw io.Writer) *Supervisor {
+	return &Supervisor{w: w, log: log.New(logw, "supervisor: ", log.LstdFlags|log.Lmicroseconds), handles: map[string]netns.NsHandle{}}
+}
+
+// Start opens every listener; when it returns without error, every server
+// accepts connections. Serving goes on until Stop.
+func (s *Supervisor) Start() (err error) {
+	s.started = time.Now()
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	for _, h := range s.w.Hosts() {
+		ns, err := openNamespace(h.Namespace)
+		if err != nil {
+			return err
+		}
+		s.handles[h.Name] = ns
+	}
+	for _, p := range s.w.Pods {
+		if !p.Running() || p.Serves != topology.ServesHTTP && p.Serves != topology.ServesDNS {
+			continue
+		}
+		node, _ := s.w.Node(p.Node)
+		id := EchoReply{Pod: p.Name, Namespace: p.Namespace, PodIP: p.IP.String(), Node: node.NodeName}
+		for _, port := range p.Ports {
+			if port.Protocol != "TCP" || p.Serves == topology.ServesDNS && port.Port == 53 {
+				continue // CoreDNS's DNS port is served by the DNS server
+			}
+			if err := s.serveHTTP(p.Name, fmt.Sprintf("0.0.0.0:%d", port.Port), echoHandler(id)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range s.w.ControlPlane {
+		id := EchoReply{Pod: c.Name, Namespace: "kube-system", PodIP: c.IP.String(), Node: "EKS control plane"}
+		if err := s.serveHTTP(c.Name, "0.0.0.0:443", echoHandler(id)); err != nil {
+			return err
+		}
+	}
+	for _, n := range s.w.Nodes {
+		addr := fmt.Sprintf("0.0.0.0:%d", s.w.Cluster.KubeProxy.HealthzPort)
+		if err := s.serveHTTP(n.Name, addr, proxierHealthHandler()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serveHTTP serves handler on addr inside a host's namespace.
+func (s *Supervisor) serveHTTP(host, addr string, handler http.Handler) error {
+	l, err := listenIn(s.handles[host], addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s in %s: %w", addr, host, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.log}
+	s.mu.Lock()
+	s.servers = append(s.servers, srv)
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Printf("%s %s: %v", host, addr, err)
+		}
+	}()
+	return nil
+}
+
+// Stop closes every server and namespace handle.
+func (s *Supervisor) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, srv := range s.servers {
+		srv.Close()
+	}
+	for _, h := range s.handles {
+		h.Close()
+	}
+	s.servers, s.listeners, s.handles = nil, nil, map[string]netns.NsHandle{}
+}
+
+// Status reports the supervisor's state.
+func (s *Supervisor) Status() SupervisorStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return SupervisorStatus{PID: os.Getpid(), Started: s.started, Listeners: len(s.listeners)}
+}
+
+// ServeControl answers the CLI on the cluster's unix socket until ctx ends.
+func (s *Supervisor) ServeControl(ctx context.Context) error {
+	path := socketFile(s.w.Cluster.Name)
+	os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(rw).Encode(s.Status())
+	})
+	srv := &http.Server{Handler: mux, ErrorLog: s.log}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// QuerySupervisor asks a cluster's supervisor for its status over the
+// control socket. It fails when the supervisor is not running.
+func QuerySupervisor(ctx context.Context, cluster string) (SupervisorStatus, error) {
+	var st SupervisorStatus
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socketFile(cluster))
+	}}, Timeout: 2 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://supervisor/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("supervisor of cluster %q is not answering: %w", cluster, err)
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// writePID records the supervisor's pid for down.
+func writePID(cluster string, pid int) error {
+	return os.WriteFile(pidFile(cluster), []byte(strconv.Itoa(pid)+"\n"), 0o644)
+}
+
+// RunSupervisor is the detached supervisor's main: it serves a running
+// cluster's world until ctx ends, and reports readiness on the pipe at fd 3
+// that spawnSupervisor handed it.
+func RunSupervisor(ctx context.Context, cluster string) error {
+	ready := os.NewFile(3, "ready")
+	say := func(msg string) {
+		if ready != nil {
+			fmt.Fprintln(ready, msg)
+			ready.Close()
+			ready = nil
+		}
+	}
+	w, err := LoadWorld(cluster)
+	if err != nil {
+		say(err.Error())
+		return err
+	}
+	sup := NewSupervisor(w, os.Stderr)
+	if err := sup.Start(); err != nil {
+		say(err.Error())
+		return err
+	}
+	defer sup.Stop()
+	if err := writePID(cluster, os.Getpid()); err != nil {
+		say(err.Error())
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- sup.ServeControl(ctx) }()
+	say("ready")
+	sup.log.Printf("serving cluster %s", cluster)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}

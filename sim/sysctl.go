@@ -1,0 +1,82 @@
+package sim
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// sysctl is one /proc/sys/net setting, written inside a namespace.
+type sysctl struct {
+	key, value string
+}
+
+// hostSysctls are the settings every host's namespace gets explicitly, since
+// a new namespace inherits some of the machine's own values.
+func hostSysctls(kind topology.HostKind) []sysctl {
+	forward := "0"
+	switch kind {
+	case topology.KindVPC, topology.KindNode, topology.KindNLB:
+		forward = "1"
+	}
+	s := []sysctl{
+		{"net.ipv4.ip_forward", forward},
+		{"net.ipv4.conf.all.forwarding", forward},
+		{"net.ipv4.conf.default.forwarding", forward},
+		{"net.ipv4.conf.all.rp_filter", "0"},
+		{"net.ipv4.conf.default.rp_filter", "0"},
+		{"net.ipv4.conf.all.proxy_arp", "0"},
+		{"net.ipv4.conf.default.proxy_arp", "0"},
+		{"net.ipv4.conf.all.send_redirects", "0"},
+		{"net.ipv4.conf.default.send_redirects", "0"},
+		{"net.ipv4.conf.all.accept_redirects", "0"},
+		{"net.ipv4.conf.default.accept_redirects", "0"},
+		{"net.ipv4.conf.all.arp_ignore", "0"},
+		{"net.ipv4.conf.default.arp_ignore", "0"},
+		{"net.ipv4.conf.all.route_localnet", "0"},
+		{"net.ipv6.conf.all.disable_ipv6", "1"},
+		{"net.ipv6.conf.default.disable_ipv6", "1"},
+		// Thousands of short connections must not exhaust ports while
+		// sockets wait in TIME_WAIT.
+		{"net.ipv4.ip_local_port_range", "1024\t65000"},
+		{"net.ipv4.tcp_tw_reuse", "1"},
+	}
+	if kind == topology.KindNode {
+		// kube-proxy sets route_localnet for localhost NodePorts.
+		s = append(s, sysctl{"net.ipv4.conf.all.route_localnet", "1"})
+	}
+	return s
+}
+
+// SysctlKeys lists every sysctl nlbsim writes in some namespace, so that a
+// safety test can check that the host's own values never change.
+func SysctlKeys() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range []topology.HostKind{topology.KindVPC, topology.KindNode, topology.KindPod} {
+		for _, s := range hostSysctls(k) {
+			if !seen[s.key] {
+				seen[s.key] = true
+				out = append(out, s.key)
+			}
+		}
+	}
+	return out
+}
+
+func sysctlPath(key string) string {
+	return filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
+}
+
+// writeSysctls writes settings in the calling thread's network namespace.
+func writeSysctls(settings []sysctl) error {
+	for _, s := range settings {
+		if err := os.WriteFile(sysctlPath(s.key), []byte(s.value), 0o644); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", s.key, s.value, err)
+		}
+	}
+	return nil
+}
