@@ -10,8 +10,8 @@ import (
 // every address already used. Addresses never repeat while a world lives: the
 // next candidate per subnet is kept in World.NextAddress.
 type allocator struct {
-	w    *World
-	used map[netip.Addr]bool
+	w      *World
+	used   map[netip.Addr]bool
 	cursor map[string]int
 }
 

@@ -220,7 +220,11 @@ func (w *World) schedule(alloc *allocator) error {
 	load := make([]int, len(w.Nodes))
 	if !w.Spec.Minimal {
 		for i, n := range w.Nodes {
-			for _, ds := range []struct{ names []string; prefix string; containers int }{
+			for _, ds := range []struct {
+				names      []string
+				prefix     string
+				containers int
+			}{
 				{awsNodePods, "aws-node", 2}, {kubeProxyPods, "kube-proxy", 1}} {
 				name := ds.prefix + "-" + podSuffix(w.Spec.Name, ds.prefix, i)
 				if i < len(ds.names) {
