@@ -25,7 +25,13 @@ type Options struct {
 	InProcess bool
 	// Log receives progress lines and, in process, the supervisor's log.
 	Log io.Writer
+	// BeforeStep, when set, runs before each step of a first Up (UpSteps)
+	// and aborts it with its error: a hook for interruption tests.
+	BeforeStep func(step string) error
 }
+
+// UpSteps names the steps of a first Up, in order.
+var UpSteps = []string{"state", "fabric", "files", "supervisor", "probe"}
 
 // Cluster is a running cluster.
 type Cluster struct {
@@ -64,7 +70,8 @@ func Up(ctx context.Context, spec topology.Spec, opts Options) (*Cluster, error)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.release(false)
+	// The lock file goes when the cluster does not exist afterwards.
+	defer func() { lock.release(!exists(spec.Name)) }()
 
 	if c, done, err := resume(ctx, w, opts); done {
 		return c, err
@@ -118,29 +125,27 @@ func resume(ctx context.Context, w *topology.World, opts Options) (c *Cluster, d
 // build makes a new cluster: state, fabric, files, supervisor, then checks
 // every pod through the data path.
 func build(ctx context.Context, w *topology.World, opts Options) (*Cluster, error) {
-	steps := []struct {
-		name string
-		fn   func() error
-	}{
-		{"state", func() error { return saveWorld(w) }},
-		{"fabric", func() error { return buildFabric(w) }},
-		{"files", func() error { return writeEtcNetns(w) }},
-	}
 	c := &Cluster{World: w}
-	for _, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("interrupted before %s: %w", s.name, err)
-		}
-		if err := s.fn(); err != nil {
-			return nil, fmt.Errorf("building cluster %q (%s): %w", w.Cluster.Name, s.name, err)
-		}
+	steps := map[string]func() error{
+		"state":      func() error { return saveWorld(w) },
+		"fabric":     func() error { return buildFabric(w) },
+		"files":      func() error { return writeEtcNetns(w) },
+		"supervisor": func() error { return c.startSupervisor(opts) },
+		"probe":      func() error { return c.probe(ctx) },
 	}
-	if err := c.startSupervisor(opts); err != nil {
-		return nil, err
-	}
-	if err := c.probe(ctx); err != nil {
-		c.stopInProcess()
-		return nil, err
+	for _, name := range UpSteps {
+		err := ctx.Err()
+		if err == nil && opts.BeforeStep != nil {
+			err = opts.BeforeStep(name)
+		}
+		if err != nil {
+			c.stopInProcess()
+			return nil, fmt.Errorf("building cluster %q: interrupted before %s: %w", w.Cluster.Name, name, err)
+		}
+		if err := steps[name](); err != nil {
+			c.stopInProcess()
+			return nil, fmt.Errorf("building cluster %q (%s): %w", w.Cluster.Name, name, err)
+		}
 	}
 	return c, nil
 }

@@ -124,6 +124,15 @@ func (l *clusterLock) release(remove bool) {
 	l.f.Close()
 }
 
+// exists reports whether a cluster has state or namespaces.
+func exists(cluster string) bool {
+	if _, err := os.Stat(stateDir(cluster)); err == nil {
+		return true
+	}
+	left, _ := listNamespaces(topology.Namespace(cluster, ""))
+	return len(left) > 0
+}
+
 // removeState deletes a cluster's state directory.
 func removeState(cluster string) error {
 	if !strings.Contains(stateDir(cluster), cluster) || cluster == "" {

@@ -1,0 +1,51 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// Get sends one HTTP GET from a host of the cluster on a new connection and
+// decodes the pod's echo reply.
+func (c *Cluster) Get(ctx context.Context, fromHost, url string) (EchoReply, error) {
+	return Get(ctx, c.World, fromHost, url)
+}
+
+// Get sends one HTTP GET from a host of a running world on a new connection
+// and decodes the pod's echo reply.
+func Get(ctx context.Context, w *topology.World, fromHost, url string) (EchoReply, error) {
+	var r EchoReply
+	h, err := w.Lookup(fromHost)
+	if err != nil {
+		return r, err
+	}
+	ns, err := openNamespace(h.Namespace)
+	if err != nil {
+		return r, err
+	}
+	defer ns.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return r, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := httpClient(ns, 5*time.Second, false).Do(req)
+	if err != nil {
+		return r, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return r, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return r, fmt.Errorf("GET %s from %s: HTTP %d: %s", url, fromHost, resp.StatusCode, body)
+	}
+	return r, json.Unmarshal(body, &r)
+}

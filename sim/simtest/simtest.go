@@ -1,0 +1,96 @@
+// Package simtest starts nlbsim clusters from Go tests: named after the
+// test, torn down by t.Cleanup (or kept with NLBSIM_KEEP=1), skipped without
+// root except in CI, where a skip would hide a failure.
+package simtest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/nlbsim/nlbsim/sim"
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// RequireRoot skips a test that needs root when not root, and fails it
+// instead when CI is set: in CI every kernel test must run.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("this test needs root (network namespaces, iptables), and CI is set: in CI it must run, not skip")
+	}
+	t.Skip("needs root: it builds network namespaces (run with sudo, e.g. sudo go test ./...)")
+}
+
+var notLabel = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// ClusterName derives a cluster name from the test's name: a DNS label of at
+// most 20 characters ending in a short hash, so parallel tests never collide.
+func ClusterName(t testing.TB) string {
+	sum := sha256.Sum256([]byte(t.Name()))
+	hash := hex.EncodeToString(sum[:])[:6]
+	base := strings.Trim(notLabel.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	base = strings.TrimPrefix(base, "test")
+	base = strings.Trim(base, "-")
+	if max := topology.MaxClusterNameLen - len(hash) - 1; len(base) > max {
+		base = strings.Trim(base[:max], "-")
+	}
+	if base == "" {
+		return "t-" + hash
+	}
+	return base + "-" + hash
+}
+
+// Option changes the spec of a test cluster, as a flag of `nlbsim up` would.
+type Option func(*topology.Spec)
+
+// Mode sets the NLB target type.
+func Mode(m topology.TargetType) Option { return func(s *topology.Spec) { s.Mode = m } }
+
+// Nodes sets the number of worker nodes.
+func Nodes(n int) Option { return func(s *topology.Spec) { s.Nodes = n } }
+
+// Replicas sets the replicas of nginx-deployment.
+func Replicas(n int) Option { return func(s *topology.Spec) { s.Replicas = n } }
+
+// Minimal leaves out the add-ons.
+func Minimal() Option { return func(s *topology.Spec) { s.Minimal = true } }
+
+// ExternalTrafficPolicy sets the LoadBalancer Service's policy.
+func ExternalTrafficPolicy(p topology.TrafficPolicy) Option {
+	return func(s *topology.Spec) { s.ExternalTrafficPolicy = p }
+}
+
+// Up starts a cluster for a test with the supervisor in the test process,
+// and removes it when the test ends unless NLBSIM_KEEP=1.
+func Up(t testing.TB, opts ...Option) *sim.Cluster {
+	t.Helper()
+	RequireRoot(t)
+	spec := topology.DefaultSpec()
+	spec.Name = ClusterName(t)
+	for _, o := range opts {
+		o(&spec)
+	}
+	sim.Down(spec.Name) // debris of an earlier, killed run of this test
+	c, err := sim.Up(context.Background(), spec, sim.Options{InProcess: true})
+	if err != nil {
+		t.Fatalf("nlbsim up %s: %v", spec.Name, err)
+	}
+	t.Cleanup(func() {
+		if os.Getenv("NLBSIM_KEEP") == "1" {
+			t.Logf("NLBSIM_KEEP=1: cluster %q kept (its servers end with the test: sudo nlbsim up --name %s restarts them; sudo nlbsim down --name %s removes it)", spec.Name, spec.Name, spec.Name)
+			return
+		}
+		if err := c.Down(); err != nil {
+			t.Errorf("nlbsim down %s: %v", spec.Name, err)
+		}
+	})
+	return c
+}
