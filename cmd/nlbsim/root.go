@@ -22,6 +22,13 @@ behind a Network Load Balancer in ip or instance target mode. Every host is a
 network namespace named nlbsim.<cluster>.<host>.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q for %q; see nlbsim --help", args[0], cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if err := topology.ValidateClusterName(g.name); err != nil {
 				return &usageError{err}
