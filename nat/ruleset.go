@@ -1,0 +1,210 @@
+// Package nat holds what the kernel of each host is told: the iptables rules
+// nlbsim generates, as iptables-restore text, and the names inside them.
+// Generation is pure; nothing here needs root.
+package nat
+
+import (
+	"sort"
+	"strings"
+)
+
+// Owner is the program on a node that writes a chain or rule.
+type Owner string
+
+const (
+	OwnerKubeProxy Owner = "kube-proxy"
+	OwnerKubelet   Owner = "kubelet"
+	OwnerVPCCNI    Owner = "aws-node"
+)
+
+// The tables, in the order RestoreText writes them.
+const (
+	TableFilter = "filter"
+	TableNAT    = "nat"
+	TableMangle = "mangle"
+)
+
+var tables = []string{TableFilter, TableNAT, TableMangle}
+
+// Chain is a user-defined chain.
+type Chain struct {
+	Table string
+	Name  string
+	Owner Owner
+	// Service is "namespace/name" for kube-proxy's per-Service chains
+	// (KUBE-SVC/SVL/EXT/FW/SEP), empty otherwise.
+	Service string
+}
+
+// Rule is one rule, in the form its owner hands to iptables.
+type Rule struct {
+	Table string
+	Chain string
+	Spec  string // everything after "-A <chain> "
+	Owner Owner
+	// Service is "namespace/name" when kube-proxy wrote the rule for a Service.
+	Service string
+}
+
+// String is the rule as an iptables-restore line.
+func (r Rule) String() string { return "-A " + r.Chain + " " + r.Spec }
+
+// Ruleset is every iptables rule one node carries: kube-proxy's, kubelet's
+// and the VPC CNI's.
+type Ruleset struct {
+	Node string
+	// Chains lists the user-defined chains in the order their owners
+	// declare them.
+	Chains []Chain
+	// Rules lists rules in the order their owners write them. Rules of
+	// built-in chains come first, in the order they end up in the kernel.
+	Rules []Rule
+}
+
+// ChainRules returns the rules of one chain, in order.
+func (rs *Ruleset) ChainRules(table, chain string) []Rule {
+	var out []Rule
+	for _, r := range rs.Rules {
+		if r.Table == table && r.Chain == chain {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// RestoreText is iptables-restore input that builds the whole ruleset in a
+// fresh network namespace when applied once with --noflush: chain lines,
+// the jumps from built-in chains in their final order, and every rule.
+func (rs *Ruleset) RestoreText() string {
+	var b strings.Builder
+	for _, t := range tables {
+		b.WriteString("*" + t + "\n")
+		for _, c := range rs.Chains {
+			if c.Table == t {
+				writeChainLine(&b, c.Name)
+			}
+		}
+		for _, r := range rs.Rules {
+			if r.Table == t {
+				b.WriteString(r.String() + "\n")
+			}
+		}
+		b.WriteString("COMMIT\n")
+	}
+	return b.String()
+}
+
+// SyncText is the iptables-restore input (for --noflush) of kube-proxy's
+// sync from prev to this ruleset. With prev nil it is a full sync: every
+// chain of kube-proxy's is rewritten. Otherwise it is a partial sync as
+// kube-proxy does it: all of filter and the fixed nat chains are rewritten,
+// per-Service chains only for the Services whose chains changed, and chains
+// that are no longer used are flushed and deleted.
+func (rs *Ruleset) SyncText(prev *Ruleset) string {
+	write := map[string]bool{} // "table/chain" to rewrite
+	changed := map[string]bool{}
+	if prev != nil {
+		before, after := prev.serviceSignatures(), rs.serviceSignatures()
+		for svc, sig := range after {
+			if before[svc] != sig {
+				changed[svc] = true
+			}
+		}
+	}
+	for _, c := range rs.Chains {
+		if c.Owner != OwnerKubeProxy || c.Name == kubeProxyCanaryChain {
+			continue
+		}
+		if prev == nil || c.Service == "" || changed[c.Service] {
+			write[c.Table+"/"+c.Name] = true
+		}
+	}
+	var stale []string
+	if prev != nil {
+		active := map[string]bool{}
+		for _, c := range rs.Chains {
+			active[c.Table+"/"+c.Name] = true
+		}
+		for _, c := range prev.Chains {
+			if c.Table == TableNAT && isServiceChain(c.Name) && !active[c.Table+"/"+c.Name] {
+				stale = append(stale, c.Name)
+			}
+		}
+		sort.Strings(stale)
+	}
+
+	var b strings.Builder
+	for _, t := range []string{TableFilter, TableNAT} {
+		b.WriteString("*" + t + "\n")
+		for _, c := range rs.Chains {
+			if c.Table == t && write[t+"/"+c.Name] {
+				writeChainLine(&b, c.Name)
+			}
+		}
+		if t == TableNAT {
+			for _, name := range stale {
+				writeChainLine(&b, name)
+			}
+		}
+		for _, r := range rs.Rules {
+			if r.Table == t && r.Owner == OwnerKubeProxy && write[t+"/"+r.Chain] {
+				b.WriteString(r.String() + "\n")
+			}
+		}
+		if t == TableNAT {
+			for _, name := range stale {
+				b.WriteString("-X " + name + "\n")
+			}
+		}
+		b.WriteString("COMMIT\n")
+	}
+	return b.String()
+}
+
+// serviceSignatures maps each Service to the text of its per-Service chains,
+// so that a change of any of them can be seen.
+func (rs *Ruleset) serviceSignatures() map[string]string {
+	chainOf := map[string]string{} // nat chain name -> Service
+	sig := map[string]*strings.Builder{}
+	for _, c := range rs.Chains {
+		if c.Service == "" {
+			continue
+		}
+		chainOf[c.Name] = c.Service
+		if sig[c.Service] == nil {
+			sig[c.Service] = &strings.Builder{}
+		}
+		sig[c.Service].WriteString(":" + c.Name + "\n")
+	}
+	for _, r := range rs.Rules {
+		if svc, ok := chainOf[r.Chain]; ok && r.Table == TableNAT {
+			sig[svc].WriteString(r.String() + "\n")
+		}
+	}
+	out := make(map[string]string, len(sig))
+	for svc, b := range sig {
+		out[svc] = b.String()
+	}
+	return out
+}
+
+func writeChainLine(b *strings.Builder, name string) {
+	b.WriteString(":" + name + " - [0:0]\n")
+}
+
+// ruleWriter appends one owner's chains and rules of one table to a Ruleset.
+type ruleWriter struct {
+	rs    *Ruleset
+	table string
+	owner Owner
+}
+
+func (w ruleWriter) chain(name, service string) {
+	w.rs.Chains = append(w.rs.Chains, Chain{Table: w.table, Name: name, Owner: w.owner, Service: service})
+}
+
+// rule writes "-A chain args..." with the args joined by spaces, as
+// kube-proxy's line buffer does.
+func (w ruleWriter) rule(chain, service string, args ...string) {
+	w.rs.Rules = append(w.rs.Rules, Rule{Table: w.table, Chain: chain, Spec: strings.Join(args, " "), Owner: w.owner, Service: service})
+}
