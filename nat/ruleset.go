@@ -94,13 +94,21 @@ func (rs *Ruleset) RestoreText() string {
 	return b.String()
 }
 
-// SyncText is the iptables-restore input (for --noflush) of kube-proxy's
-// sync from prev to this ruleset. With prev nil it is a full sync: every
-// chain of kube-proxy's is rewritten. Otherwise it is a partial sync as
-// kube-proxy does it: all of filter and the fixed nat chains are rewritten,
-// per-Service chains only for the Services whose chains changed, and chains
-// that are no longer used are flushed and deleted.
-func (rs *Ruleset) SyncText(prev *Ruleset) string {
+// FullSyncText is the iptables-restore input (for --noflush) of a full
+// kube-proxy sync: every chain of kube-proxy's in filter and nat is
+// rewritten, and the per-Service chains of prev (the ruleset last applied,
+// or nil) that are no longer used are flushed and deleted. Jumps from
+// built-in chains are not in it: kube-proxy ensures those one by one.
+func (rs *Ruleset) FullSyncText(prev *Ruleset) string { return rs.syncText(prev, true) }
+
+// PartialSyncText is the iptables-restore input (for --noflush) of a
+// partial kube-proxy sync from prev, the ruleset last applied: all of filter
+// and nat's fixed chains are rewritten, per-Service chains only for the
+// Services whose chains changed, and unused per-Service chains are flushed
+// and deleted. Without prev it is a full sync.
+func (rs *Ruleset) PartialSyncText(prev *Ruleset) string { return rs.syncText(prev, false) }
+
+func (rs *Ruleset) syncText(prev *Ruleset, full bool) string {
 	write := map[string]bool{} // "table/chain" to rewrite
 	changed := map[string]bool{}
 	if prev != nil {
@@ -115,7 +123,7 @@ func (rs *Ruleset) SyncText(prev *Ruleset) string {
 		if c.Owner != OwnerKubeProxy || c.Name == kubeProxyCanaryChain {
 			continue
 		}
-		if prev == nil || c.Service == "" || changed[c.Service] {
+		if full || prev == nil || c.Service == "" || changed[c.Service] {
 			write[c.Table+"/"+c.Name] = true
 		}
 	}
