@@ -1,6 +1,3 @@
-// Package nat holds what the kernel of each host is told: the iptables rules
-// nlbsim generates, as iptables-restore text, and the names inside them.
-// Generation is pure; nothing here needs root.
 package nat
 
 import (
