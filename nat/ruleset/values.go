@@ -112,7 +112,7 @@ const ProbabilityScale = 1 << 31
 // lround does. The packet matches with probability threshold / 2^31.
 func ParseProbability(s string) (uint32, error) {
 	p, err := strconv.ParseFloat(s, 64)
-	if err != nil || p < 0 || p > 1 {
+	if err != nil || !(p >= 0 && p <= 1) {
 		return 0, fmt.Errorf("invalid probability %q (want 0..1)", s)
 	}
 	return uint32(math.Round(ProbabilityScale * p)), nil
