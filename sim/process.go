@@ -108,7 +108,7 @@ func terminate(pid int, grace time.Duration) error {
 	}
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
-		if unix.Kill(pid, 0) != nil {
+		if !alive(pid) {
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -117,6 +117,21 @@ func terminate(pid int, grace time.Duration) error {
 		return err
 	}
 	return nil
+}
+
+// alive reports whether pid runs; a zombie waiting for its parent (or
+// init) to reap it has ended.
+func alive(pid int) bool {
+	if unix.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
 
 // processesIn lists the processes whose network namespace is one of the named
