@@ -1,6 +1,9 @@
 package ruleset
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // word is one shell-like token of a rule line. Quoted words are never taken
 // for options or "!".
@@ -13,8 +16,8 @@ type word struct {
 // with single- or double-quoted strings as one word and a backslash escaping
 // the next character (iptables-save writes `"a \"b\""`).
 func splitWords(line string) ([]word, error) {
-	var words []word
-	var cur []byte
+	words := make([]word, 0, strings.Count(line, " ")+1)
+	cur := make([]byte, 0, 64)
 	inWord, quoted := false, false
 	var quote byte
 	for i := 0; i < len(line); i++ {
