@@ -31,7 +31,7 @@ type Options struct {
 }
 
 // UpSteps names the steps of a first Up, in order.
-var UpSteps = []string{"state", "fabric", "files", "supervisor", "probe"}
+var UpSteps = []string{"state", "fabric", "files", "rules", "supervisor", "probe"}
 
 // Cluster is a running cluster.
 type Cluster struct {
@@ -76,7 +76,7 @@ func Up(ctx context.Context, spec topology.Spec, opts Options) (*Cluster, error)
 	if c, done, err := resume(ctx, w, opts); done {
 		return c, err
 	}
-	w.Created = time.Now().UTC().Truncate(time.Second)
+	w.SetCreated(time.Now().UTC().Truncate(time.Second))
 	c, err := build(ctx, w, opts)
 	if err != nil {
 		if opts.Retain {
@@ -130,6 +130,7 @@ func build(ctx context.Context, w *topology.World, opts Options) (*Cluster, erro
 		"state":      func() error { return saveWorld(w) },
 		"fabric":     func() error { return buildFabric(w) },
 		"files":      func() error { return writeEtcNetns(w) },
+		"rules":      func() error { return installNodeRules(w) },
 		"supervisor": func() error { return c.startSupervisor(opts) },
 		"probe":      func() error { return c.probe(ctx) },
 	}

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/nlbsim/nlbsim/nat"
+	"github.com/nlbsim/nlbsim/topology"
 )
 
 // proxierHealthHandler answers like kube-proxy's own health server on
@@ -28,4 +31,17 @@ func proxierHealthHandler() http.Handler {
 		fmt.Fprint(rw, body(false))
 	})
 	return mux
+}
+
+// serviceHealthHandler answers like kube-proxy's healthCheckNodePort server
+// for an externalTrafficPolicy=Local Service: any path, 200 with the count
+// of local ready endpoints, 503 when there are none.
+func serviceHealthHandler(w *topology.World, svc topology.Service, node string) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		status, body := nat.HealthCheckNodePortResponse(svc.Namespace, svc.Name, nat.LocalReadyEndpoints(w, svc, node), true)
+		rw.Header().Set("Content-Type", "application/json")
+		rw.Header().Set("X-Content-Type-Options", "nosniff")
+		rw.WriteHeader(status)
+		fmt.Fprint(rw, body)
+	})
 }

@@ -88,6 +88,15 @@ func (s *Supervisor) Start() (err error) {
 		if err := s.serveHTTP(n.Name, addr, proxierHealthHandler()); err != nil {
 			return err
 		}
+		for _, svc := range s.w.Services {
+			if svc.HealthCheckNodePort == 0 {
+				continue
+			}
+			addr := fmt.Sprintf("0.0.0.0:%d", svc.HealthCheckNodePort)
+			if err := s.serveHTTP(n.Name, addr, serviceHealthHandler(s.w, svc, n.Name)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -185,3 +185,14 @@ type NLB struct {
 	HealthCheck      HealthCheck `json:"healthCheck"`
 	Nodes            []NLBNode   `json:"nodes"`
 }
+
+// SetCreated stamps the world and its pods with the time the cluster came up.
+func (w *World) SetCreated(t time.Time) {
+	w.Created = t
+	for i := range w.Pods {
+		w.Pods[i].Created = t
+	}
+	for i := range w.HostNetworkPods {
+		w.HostNetworkPods[i].Created = t
+	}
+}

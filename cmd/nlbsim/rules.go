@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nlbsim/nlbsim/nat"
+	"github.com/nlbsim/nlbsim/sim"
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// worldOrDefault returns the running cluster's world, or the default world
+// for commands that need no running cluster.
+func worldOrDefault(cmd *cobra.Command, name string) (*topology.World, error) {
+	w, err := sim.LoadWorld(name)
+	if errors.Is(err, sim.ErrNotFound) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: cluster %q is not running; showing the default world\n", name)
+		spec := topology.DefaultSpec()
+		spec.Name = name
+		return topology.Build(spec)
+	}
+	return w, err
+}
+
+func newRulesCmd(g *globalFlags) *cobra.Command {
+	var node string
+	cmd := &cobra.Command{
+		Use:   "rules --node HOST",
+		Short: "Print the iptables-restore text nlbsim generates for a node (kube-proxy, kubelet, VPC CNI); no root",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if node == "" {
+				return usagef("rules needs --node HOST (e.g. --node node-1)")
+			}
+			w, err := worldOrDefault(cmd, g.name)
+			if err != nil {
+				return err
+			}
+			h, err := w.Lookup(node)
+			if err != nil {
+				return &usageError{err}
+			}
+			if h.Kind != topology.KindNode {
+				return usagef("%s is a %s, not a node; kube-proxy runs on node-1 … node-%d", node, h.Kind, len(w.Nodes))
+			}
+			rs, err := nat.KubeProxy(w, h.Name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), rs.RestoreText())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&node, "node", "", "the node: node-1, its name or short name")
+	return cmd
+}
+
+var iptablesTables = map[string]bool{"nat": true, "filter": true, "mangle": true, "raw": true}
+
+func newIptablesCmd(g *globalFlags) *cobra.Command {
+	var table string
+	cmd := &cobra.Command{
+		Use:   "iptables HOST [-t nat|filter|mangle|raw]",
+		Short: "Show a host's rules as `iptables -t TABLE -L -n -v` does there, counters included",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !iptablesTables[table] {
+				return usagef("-t: unknown table %q (valid: nat, filter, mangle, raw)", table)
+			}
+			w, err := sim.LoadWorld(g.name)
+			if err != nil {
+				return err
+			}
+			h, err := w.Lookup(args[0])
+			if err != nil {
+				return &usageError{err}
+			}
+			if err := sim.RequireRoot(); err != nil {
+				return err
+			}
+			ipPath, err := exec.LookPath("ip")
+			if err != nil {
+				return fmt.Errorf("needs ip(8) from iproute2: %w", err)
+			}
+			return syscall.Exec(ipPath, []string{"ip", "netns", "exec", h.Namespace, "iptables", "-t", table, "-L", "-n", "-v"}, os.Environ())
+		},
+	}
+	cmd.Flags().StringVarP(&table, "table", "t", "nat", "table: nat, filter, mangle or raw")
+	return cmd
+}

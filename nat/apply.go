@@ -1,0 +1,81 @@
+package nat
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+)
+
+// Backend is an iptables backend: the nf_tables one or the legacy one.
+type Backend string
+
+const (
+	BackendNFT    Backend = "nf_tables"
+	BackendLegacy Backend = "legacy"
+)
+
+// DetectBackend returns the backend of the iptables on the PATH, so that
+// `iptables -L` inside a namespace shows the rules nlbsim installed. The
+// host's alternatives are never switched.
+func DetectBackend() (Backend, error) {
+	out, err := exec.Command("iptables", "--version").CombinedOutput()
+	if err != nil {
+		var notFound *exec.Error
+		if errors.As(err, &notFound) {
+			return "", fmt.Errorf("iptables is not installed: install the iptables package (scripts/provision.sh does)")
+		}
+		return "", fmt.Errorf("iptables --version: %v: %s", err, out)
+	}
+	switch {
+	case bytes.Contains(out, []byte("nf_tables")):
+		return BackendNFT, nil
+	case bytes.Contains(out, []byte("legacy")):
+		return BackendLegacy, nil
+	}
+	return "", fmt.Errorf("cannot tell the backend of %q", strings.TrimSpace(string(out)))
+}
+
+// command names a backend's tool explicitly: iptables-nft-restore, …
+func (b Backend) command(tool string) string {
+	if b == BackendLegacy {
+		return "iptables-legacy-" + tool
+	}
+	return "iptables-nft-" + tool
+}
+
+// RunInNamespace starts a command inside the network namespace the rules
+// are meant for and waits for it. sim hands it to Apply.
+type RunInNamespace func(cmd *exec.Cmd) error
+
+// Apply hands restore text to the kernel as kube-proxy does: one
+// `iptables-restore -w 5 -W 100000 --noflush --counters` fed on stdin.
+func Apply(b Backend, text string, run RunInNamespace) error {
+	name := b.command("restore")
+	cmd := exec.Command(name, "-w", "5", "-W", "100000", "--noflush", "--counters")
+	cmd.Stdin = strings.NewReader(text)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := run(cmd); err != nil {
+		var notFound *exec.Error
+		if errors.As(err, &notFound) {
+			return fmt.Errorf("%s is not installed: install the iptables package (scripts/provision.sh does)", name)
+		}
+		return fmt.Errorf("%s: %v: %s", name, err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// Save reads a namespace's rules back as iptables-save text, counters
+// included.
+func Save(b Backend, run RunInNamespace) (string, error) {
+	name := b.command("save")
+	cmd := exec.Command(name, "-c")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := run(cmd); err != nil {
+		return "", fmt.Errorf("%s: %v: %s", name, err, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
