@@ -38,6 +38,8 @@ type Cluster struct {
 	World *topology.World
 	sup   *Supervisor // set when the supervisor runs in this process
 	stop  context.CancelFunc
+	// closers release namespace handles given out with clients.
+	closers []func() error
 }
 
 // ErrNeedsRoot says an operation needs root, before anything was touched.
@@ -187,6 +189,10 @@ func (c *Cluster) Wait(ctx context.Context) { <-ctx.Done() }
 // Down removes the cluster: its supervisor, namespaces, files and state.
 func (c *Cluster) Down() error {
 	c.stopInProcess()
+	for _, close := range c.closers {
+		close()
+	}
+	c.closers = nil
 	return Down(c.World.Cluster.Name)
 }
 

@@ -17,6 +17,21 @@ func (c *Cluster) Get(ctx context.Context, fromHost, url string) (EchoReply, err
 	return Get(ctx, c.World, fromHost, url)
 }
 
+// HTTPClient returns a client whose every request opens a new connection
+// from a host of the cluster.
+func (c *Cluster) HTTPClient(fromHost string) (*http.Client, error) {
+	h, err := c.World.Lookup(fromHost)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := openNamespace(h.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	c.closers = append(c.closers, ns.Close)
+	return httpClient(ns, 5*time.Second, false), nil
+}
+
 // Get sends one HTTP GET from a host of a running world on a new connection
 // and decodes the pod's echo reply.
 func Get(ctx context.Context, w *topology.World, fromHost, url string) (EchoReply, error) {
