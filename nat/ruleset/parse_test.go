@@ -286,6 +286,7 @@ func TestParseErrors(t *testing.T) {
 		{"nested table", "*nat\n*filter\n", 2, "before table nat"},
 		{"undeclared chain", "*nat\n-A KUBE-SERVICES -j ACCEPT\nCOMMIT\n", 2, "KUBE-SERVICES: chain not declared"},
 		{"jump to nowhere", "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j KUBE-NOWHERE\nCOMMIT\n", 3, "no such chain or target"},
+		{"jump to a built-in chain", "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -j OUTPUT\nCOMMIT\n", 4, "cannot jump to a built-in chain"},
 		{"goto a target", "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -g ACCEPT\nCOMMIT\n", 3, "no such chain"},
 		{"bad address", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 10.0.0.300 -j DROP\nCOMMIT\n", 3, `invalid address "10.0.0.300"`},
 		{"non-contiguous mask", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 10.0.0.0/255.0.255.0 -j DROP\nCOMMIT\n", 3, "not contiguous"},

@@ -179,6 +179,8 @@ func (p *ruleParser) target(name string) error {
 	t := &Target{Name: v, Goto: name == "-g" || name == "--goto"}
 	_, isExtension := targetExtensions[v]
 	switch {
+	case IsBuiltinChain(p.table.Name, v):
+		return fmt.Errorf("%s %s: cannot jump to a built-in chain", name, v)
 	case p.table.Chain(v) != nil:
 		t.Chain = true
 	case t.Goto:
