@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -28,6 +29,10 @@ type Supervisor struct {
 	log     *log.Logger
 	started time.Time
 
+	// servingAddresses gives each NLB DNS name the addresses the VPC
+	// resolver answers with: the NLB nodes that can serve, in AZ order.
+	servingAddresses func() map[string][]netip.Addr
+
 	mu        sync.Mutex
 	servers   []*http.Server
 	listeners []net.Listener
@@ -43,7 +48,20 @@ type SupervisorStatus struct {
 
 // NewSupervisor prepares a supervisor for a built world.
 func NewSupervisor(w *topology.World, logw io.Writer) *Supervisor {
-	return &Supervisor{w: w, log: log.New(logw, "supervisor: ", log.LstdFlags|log.Lmicroseconds), handles: map[string]netns.NsHandle{}}
+	s := &Supervisor{w: w, log: log.New(logw, "supervisor: ", log.LstdFlags|log.Lmicroseconds), handles: map[string]netns.NsHandle{}}
+	s.servingAddresses = s.allNLBAddresses
+	return s
+}
+
+// allNLBAddresses answers every NLB name with all its nodes' addresses.
+func (s *Supervisor) allNLBAddresses() map[string][]netip.Addr {
+	out := map[string][]netip.Addr{}
+	for _, lb := range s.w.LoadBalancers {
+		for _, n := range lb.Nodes {
+			out[lb.DNSName] = append(out[lb.DNSName], n.IP)
+		}
+	}
+	return out
 }
 
 // Start opens every listener; when it returns without error, every server
