@@ -63,9 +63,6 @@ func (w *walker) matches(f *flow, table string, r *ruleset.Rule) (bool, *big.Rat
 	if p != nil && p.Cmp(big.NewRat(1, 1)) == 0 {
 		p = nil
 	}
-	// A rule's side effects (recent --set) take place in the branch where
-	// it matches.
-	recordRecent(f, r)
 	return true, p
 }
 
@@ -98,11 +95,21 @@ func (w *walker) matchModule(f *flow, m *ruleset.Match) result {
 		return w.matchConntrack(f, m)
 	case "state":
 		o := m.Option("state")
+		if o == nil {
+			return notModelled("-m state without --state")
+		}
 		return certain(anyState(f, o) != o.Negated)
-	case "mark":
-		return matchMarkValue(f.mark, m)
-	case "connmark":
-		return matchMarkValue(f.connmark, m)
+	case "mark", "connmark":
+		o := m.Option("mark")
+		if o == nil {
+			return notModelled("-m %s without --mark", m.Module)
+		}
+		mark := f.mark
+		if m.Module == "connmark" {
+			mark = f.connmark
+		}
+		want, _ := ruleset.ParseMark(o.Arg())
+		return certain((mark&want.Mask == want.Value) != o.Negated)
 	case "statistic":
 		return matchStatistic(m)
 	case "recent":
@@ -343,12 +350,6 @@ func portContains(s string, port uint16) bool {
 	return err == nil && r.Contains(port)
 }
 
-func matchMarkValue(mark uint32, m *ruleset.Match) result {
-	o := m.Option("mark")
-	want, _ := ruleset.ParseMark(o.Arg())
-	return certain((mark&want.Mask == want.Value) != o.Negated)
-}
-
 // matchStatistic weighs a random match by the kernel's threshold and an nth
 // match by 1/every (its long-run share; the counter itself is not in the
 // dump).
@@ -414,7 +415,7 @@ func matchRecent(f *flow, m *ruleset.Match) result {
 }
 
 // recordRecent adds the packet to the lists of a matched rule's `-m recent
-// --set`.
+// --set`; a rule that forks records only in the branch where it matches.
 func recordRecent(f *flow, r *ruleset.Rule) {
 	for _, m := range r.Matches {
 		if m.Module != "recent" || m.Option("set") == nil || m.Option("set").Negated {
@@ -452,6 +453,9 @@ func matchIPRange(f *flow, m *ruleset.Match) result {
 
 func (w *walker) matchPacketType(f *flow, m *ruleset.Match) result {
 	o := m.Option("pkt-type")
+	if o == nil {
+		return notModelled("-m pkttype without --pkt-type")
+	}
 	kind := "unicast"
 	switch w.node.addressType(f.dst, "", false) {
 	case "BROADCAST":

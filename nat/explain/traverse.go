@@ -76,6 +76,7 @@ func (w *walker) run(f *flow, table *ruleset.Table, pending *[]*flow) (exit, err
 			}
 			*pending = append(*pending, f.split(p))
 		}
+		recordRecent(f, rule)
 		if how, done := w.apply(f, table, rule); done {
 			return how, nil
 		}
@@ -121,7 +122,11 @@ func (w *walker) apply(f *flow, table *ruleset.Table, r *ruleset.Rule) (how exit
 		return exitPass, true
 	case "SNAT":
 		to, err := ruleset.ParseNATRange(t.Option("to-source").Arg())
-		if err != nil || !to.Single() || !to.FirstAddr.IsValid() {
+		if err != nil || !to.FirstAddr.IsValid() {
+			w.skip(table.Name, r, "SNAT without a --to-source address")
+			return 0, false
+		}
+		if !to.Single() {
 			w.skip(table.Name, r, "SNAT to a range: the kernel's choice of source is not modelled")
 			return 0, false
 		}
@@ -177,7 +182,10 @@ func (w *walker) destination(f *flow, t *ruleset.Target) (to netip.AddrPort, rea
 	addr, port := f.dst, f.dstPort
 	if t.Name == "DNAT" {
 		r, err := ruleset.ParseNATRange(t.Option("to-destination").Arg())
-		if err != nil || !r.Single() {
+		if err != nil {
+			return to, "DNAT without a --to-destination"
+		}
+		if !r.Single() {
 			return to, "DNAT to a range: the kernel's choice of destination is not modelled"
 		}
 		if r.FirstAddr.IsValid() {

@@ -132,9 +132,9 @@ type Option struct {
 	Args    []string
 }
 
-// Arg returns the first argument, or "" for a flag.
+// Arg returns the first argument, or "" for a flag or a missing option.
 func (o *Option) Arg() string {
-	if len(o.Args) == 0 {
+	if o == nil || len(o.Args) == 0 {
 		return ""
 	}
 	return o.Args[0]
