@@ -262,7 +262,7 @@ func (w *walker) matchAddrtype(f *flow, m *ruleset.Match) result {
 		default:
 			continue
 		}
-		types, _ := ruleset.ParseNames(o.Arg(), ruleset.AddressTypes)
+		types, _ := ruleset.ParseAddressTypes(o.Arg())
 		have := w.node.addressType(addr, iface, limitIn || limitOut)
 		if slices.Contains(types, have) == o.Negated {
 			return no
@@ -287,7 +287,7 @@ func states(f *flow) []string {
 }
 
 func anyState(f *flow, o *ruleset.Option) bool {
-	want, _ := ruleset.ParseNames(o.Arg(), ruleset.ConntrackStates)
+	want, _ := ruleset.ParseConntrackStates(o.Arg())
 	for _, s := range states(f) {
 		if slices.Contains(want, s) {
 			return true

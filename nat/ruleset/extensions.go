@@ -33,9 +33,9 @@ func probability(s string) error {
 }
 func prefix(s string) error   { _, err := ParsePrefix(s); return err }
 func natRange(s string) error { _, err := ParseNATRange(s); return err }
-func states(s string) error   { _, err := ParseNames(s, ConntrackStates); return err }
+func states(s string) error   { _, err := ParseConntrackStates(s); return err }
 func addrTypes(s string) error {
-	_, err := ParseNames(s, AddressTypes)
+	_, err := ParseAddressTypes(s)
 	return err
 }
 func positive(s string) error {

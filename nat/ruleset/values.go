@@ -227,9 +227,19 @@ func ParseNATRange(s string) (NATRange, error) {
 	return r, nil
 }
 
-// ParseNames splits a comma list of upper-case keywords (conntrack states,
-// address types), checking each against the allowed set.
-func ParseNames(s string, allowed map[string]bool) ([]string, error) {
+// ParseConntrackStates splits a --ctstate/--state list ("NEW,ESTABLISHED")
+// into upper-case state names, refusing unknown ones.
+func ParseConntrackStates(s string) ([]string, error) {
+	return parseKeywords(s, conntrackStates)
+}
+
+// ParseAddressTypes splits an addrtype --src-type/--dst-type list
+// ("LOCAL,UNICAST") into upper-case type names, refusing unknown ones.
+func ParseAddressTypes(s string) ([]string, error) {
+	return parseKeywords(s, addressTypes)
+}
+
+func parseKeywords(s string, allowed map[string]bool) ([]string, error) {
 	names := strings.Split(strings.ToUpper(s), ",")
 	for _, n := range names {
 		if !allowed[n] {
@@ -239,14 +249,12 @@ func ParseNames(s string, allowed map[string]bool) ([]string, error) {
 	return names, nil
 }
 
-// ConntrackStates are the values of conntrack --ctstate and state --state.
-var ConntrackStates = map[string]bool{
+var conntrackStates = map[string]bool{
 	"INVALID": true, "NEW": true, "ESTABLISHED": true, "RELATED": true,
 	"UNTRACKED": true, "SNAT": true, "DNAT": true,
 }
 
-// AddressTypes are the values of addrtype --src-type/--dst-type.
-var AddressTypes = map[string]bool{
+var addressTypes = map[string]bool{
 	"UNSPEC": true, "UNICAST": true, "LOCAL": true, "BROADCAST": true,
 	"ANYCAST": true, "MULTICAST": true, "BLACKHOLE": true, "UNREACHABLE": true,
 	"PROHIBIT": true, "THROW": true, "NAT": true, "XRESOLVE": true,
