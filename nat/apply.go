@@ -52,8 +52,18 @@ type RunInNamespace func(cmd *exec.Cmd) error
 // Apply hands restore text to the kernel as kube-proxy does: one
 // `iptables-restore -w 5 -W 100000 --noflush --counters` fed on stdin.
 func Apply(b Backend, text string, run RunInNamespace) error {
+	return restore(b, text, run, "--noflush", "--counters")
+}
+
+// Replace hands restore text to the kernel replacing every table it names:
+// for namespaces that hold only nlbsim's own rules (NLB nodes, the fabric).
+func Replace(b Backend, text string, run RunInNamespace) error {
+	return restore(b, text, run)
+}
+
+func restore(b Backend, text string, run RunInNamespace, flags ...string) error {
 	name := b.command("restore")
-	cmd := exec.Command(name, "-w", "5", "-W", "100000", "--noflush", "--counters")
+	cmd := exec.Command(name, append([]string{"-w", "5", "-W", "100000"}, flags...)...)
 	cmd.Stdin = strings.NewReader(text)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
