@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/nlbsim/nlbsim/nat"
 	"github.com/nlbsim/nlbsim/topology"
 )
 
@@ -92,6 +93,9 @@ func buildFabric(w *topology.World) error {
 	if err := f.wireVPC(); err != nil {
 		return err
 	}
+	if err := f.routeRepliesToNLBNodes(); err != nil {
+		return err
+	}
 	for _, h := range hosts {
 		var err error
 		switch h.Kind {
@@ -156,6 +160,40 @@ func (f *fabric) wireVPC() error {
 	return f.addAddr(topology.VPCHost, "lo", netip.PrefixFrom(f.w.Cluster.Resolver, 32))
 }
 
+// nlbLinks lists the fabric's links to NLB nodes, in FlowMark order.
+func nlbLinks(w *topology.World) (links []string, nodes []topology.NLBNode) {
+	for _, lb := range w.LoadBalancers {
+		for _, n := range lb.Nodes {
+			links = append(links, fabricLinkName(w, topology.HostRef{Host: n.Host, Kind: topology.KindNLB}))
+			nodes = append(nodes, n)
+		}
+	}
+	return links, nodes
+}
+
+// flowTable is the routing table that sends replies to the i-th NLB node.
+func flowTable(i int) int { return 100 + i }
+
+// routeRepliesToNLBNodes adds, for each NLB node, a policy rule on its flow
+// mark and a table whose default route leads to that node; nat's
+// FabricSteering marks the flows.
+func (f *fabric) routeRepliesToNLBNodes() error {
+	vpc := f.handles[topology.VPCHost]
+	_, nodes := nlbLinks(f.w)
+	for i, n := range nodes {
+		rule := netlink.NewRule()
+		rule.Mark = nat.FlowMark(i)
+		mask := uint32(nat.FlowMarkMask)
+		rule.Mask = &mask
+		rule.Table = flowTable(i)
+		rule.Priority = 1000 + i
+		if err := vpc.RuleAdd(rule); err != nil {
+			return fmt.Errorf("vpc: rule for %s: %w", n.Name, err)
+		}
+	}
+	return nil
+}
+
 // veth creates a veth pair straight into two namespaces.
 func (f *fabric) veth(aHost, aName, bHost, bName string) error {
 	la := netlink.NewLinkAttrs()
@@ -200,7 +238,19 @@ func (f *fabric) wireHost(h topology.HostRef) error {
 	if err != nil {
 		return err
 	}
-	return vpc.RouteAdd(&netlink.Route{LinkIndex: fl.Attrs().Index, Dst: hostRoute(h.IP), Scope: netlink.SCOPE_LINK})
+	if err := vpc.RouteAdd(&netlink.Route{LinkIndex: fl.Attrs().Index, Dst: hostRoute(h.IP), Scope: netlink.SCOPE_LINK}); err != nil {
+		return err
+	}
+	if h.Kind != topology.KindNLB {
+		return nil
+	}
+	_, nodes := nlbLinks(f.w)
+	for i, n := range nodes {
+		if n.Name == h.Name {
+			return vpc.RouteAdd(&netlink.Route{LinkIndex: fl.Attrs().Index, Gw: h.IP.AsSlice(), Table: flowTable(i), Flags: int(netlink.FLAG_ONLINK)})
+		}
+	}
+	return nil
 }
 
 // wirePod wires a pod as VPC CNI does: the pod holds its VPC address on eth0

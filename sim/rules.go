@@ -26,11 +26,16 @@ func runIn(namespace string) nat.RunInNamespace {
 }
 
 // installNodeRules gives every node kube-proxy's (and kubelet's and VPC
-// CNI's) rules: one iptables-restore per node namespace, nodes in parallel.
+// CNI's) rules: one iptables-restore per node namespace, nodes in parallel;
+// and the VPC fabric the marks that steer NLB flows' replies.
 func installNodeRules(w *topology.World) error {
 	backend, err := nat.DetectBackend()
 	if err != nil {
 		return err
+	}
+	links, _ := nlbLinks(w)
+	if err := nat.Replace(backend, nat.FabricSteering(links), runIn(topology.Namespace(w.Cluster.Name, topology.VPCHost))); err != nil {
+		return fmt.Errorf("VPC fabric's flow steering: %w", err)
 	}
 	errs := make([]error, len(w.Nodes))
 	var wg sync.WaitGroup

@@ -29,9 +29,11 @@ type Supervisor struct {
 	log     *log.Logger
 	started time.Time
 
-	// servingAddresses gives each NLB DNS name the addresses the VPC
-	// resolver answers with: the NLB nodes that can serve, in AZ order.
-	servingAddresses func() map[string][]netip.Addr
+	nlb    *nlbController
+	cancel context.CancelFunc // ends the control loops
+
+	servingMu sync.Mutex
+	serving   map[string][]netip.Addr
 
 	mu        sync.Mutex
 	servers   []*http.Server
@@ -48,20 +50,29 @@ type SupervisorStatus struct {
 
 // NewSupervisor prepares a supervisor for a built world.
 func NewSupervisor(w *topology.World, logw io.Writer) *Supervisor {
-	s := &Supervisor{w: w, log: log.New(logw, "supervisor: ", log.LstdFlags|log.Lmicroseconds), handles: map[string]netns.NsHandle{}}
-	s.servingAddresses = s.allNLBAddresses
-	return s
+	return &Supervisor{w: w, log: log.New(logw, "supervisor: ", log.LstdFlags|log.Lmicroseconds), handles: map[string]netns.NsHandle{}}
 }
 
-// allNLBAddresses answers every NLB name with all its nodes' addresses.
-func (s *Supervisor) allNLBAddresses() map[string][]netip.Addr {
-	out := map[string][]netip.Addr{}
-	for _, lb := range s.w.LoadBalancers {
-		for _, n := range lb.Nodes {
-			out[lb.DNSName] = append(out[lb.DNSName], n.IP)
-		}
+// servingAddresses gives each NLB DNS name the addresses the VPC resolver
+// answers with: the NLB nodes that can serve, in AZ order.
+func (s *Supervisor) servingAddresses() map[string][]netip.Addr {
+	s.servingMu.Lock()
+	defer s.servingMu.Unlock()
+	return s.serving
+}
+
+func (s *Supervisor) setServing(m map[string][]netip.Addr) {
+	s.servingMu.Lock()
+	defer s.servingMu.Unlock()
+	s.serving = m
+}
+
+// scaled divides an AWS or Kubernetes timer by the world's time scale.
+func (s *Supervisor) scaled(d time.Duration) time.Duration {
+	if s.w.Spec.TimeScale <= 1 {
+		return d
 	}
-	return out
+	return time.Duration(float64(d) / s.w.Spec.TimeScale)
 }
 
 // Start opens every listener; when it returns without error, every server
@@ -116,6 +127,22 @@ func (s *Supervisor) Start() (err error) {
 			}
 		}
 	}
+	return s.startNLB()
+}
+
+// startNLB registers the NLBs' targets, runs their first health checks at
+// once (the NLB's provisioning), programs the NLB nodes, and keeps checking.
+func (s *Supervisor) startNLB() error {
+	nlb, err := newNLBController(s)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.nlb, s.cancel = nlb, cancel
+	if err := nlb.provision(ctx); err != nil {
+		return err
+	}
+	go nlb.run(ctx)
 	return nil
 }
 
@@ -140,6 +167,9 @@ func (s *Supervisor) serveHTTP(host, addr string, handler http.Handler) error {
 
 // Stop closes every server and namespace handle.
 func (s *Supervisor) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, srv := range s.servers {

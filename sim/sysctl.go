@@ -47,6 +47,11 @@ func hostSysctls(kind topology.HostKind) []sysctl {
 	if kind == topology.KindNode {
 		// kube-proxy sets route_localnet for localhost NodePorts.
 		s = append(s, sysctl{"net.ipv4.conf.all.route_localnet", "1"})
+		// Strict reverse-path filtering on the node's links drops a packet
+		// that arrives from the VPC with one of the node's own pods as its
+		// source: AWS's NLB hairpin with client IP preservation, which times
+		// out as on AWS.
+		s = append(s, sysctl{"net.ipv4.conf.default.rp_filter", "1"})
 	}
 	return s
 }

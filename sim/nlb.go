@@ -1,0 +1,312 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/nlbsim/nlbsim/nat"
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+func targetsFile(cluster string) string { return filepath.Join(stateDir(cluster), "targets.json") }
+
+// LoadTargets reads the target groups' health as the supervisor last wrote
+// it. It needs no root.
+func LoadTargets(cluster string) ([]topology.TargetHealth, error) {
+	b, err := os.ReadFile(targetsFile(cluster))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []topology.TargetHealth
+	return out, json.Unmarshal(b, &out)
+}
+
+// Reasons AWS gives for a target's state (DescribeTargetHealth).
+const (
+	reasonInitial      = "Elb.InitialHealthChecking"
+	reasonFailed       = "Target.FailedHealthChecks"
+	reasonCodeMismatch = "Target.ResponseCodeMismatch"
+	reasonTimeout      = "Target.Timeout"
+)
+
+// targetRecord is a target's health with the streak that moves it.
+type targetRecord struct {
+	topology.TargetHealth
+	passes, fails int
+}
+
+// nlbController does what the Load Balancer Controller and the NLB do:
+// registers targets, health-checks them from every NLB node, and programs
+// each NLB node's DNAT rules from the targets' health.
+type nlbController struct {
+	s       *Supervisor
+	backend nat.Backend
+
+	mu      sync.Mutex
+	targets map[string][]*targetRecord // by NLB name
+}
+
+func newNLBController(s *Supervisor) (*nlbController, error) {
+	backend, err := nat.DetectBackend()
+	if err != nil {
+		return nil, err
+	}
+	c := &nlbController{s: s, backend: backend, targets: map[string][]*targetRecord{}}
+	for _, lb := range s.w.LoadBalancers {
+		for _, t := range s.w.Targets(lb) {
+			c.targets[lb.Name] = append(c.targets[lb.Name], &targetRecord{TargetHealth: topology.TargetHealth{
+				Target: t, State: topology.TargetInitial, Reason: reasonInitial,
+				Description: "Initial health checking in progress"}})
+		}
+	}
+	return c, nil
+}
+
+// provision runs the first round of health checks at once, as the NLB's
+// provisioning does: targets that pass are healthy, those that fail are
+// unhealthy; then every NLB node is programmed.
+func (c *nlbController) provision(ctx context.Context) error {
+	for _, lb := range c.s.w.LoadBalancers {
+		results := c.checkAll(ctx, lb)
+		c.mu.Lock()
+		for i, r := range c.targets[lb.Name] {
+			if results[i] == "" {
+				r.State, r.Reason, r.Description, r.passes = topology.TargetHealthy, "", "", 1
+			} else {
+				c.markUnhealthy(r, results[i])
+				r.fails = 1
+			}
+		}
+		c.mu.Unlock()
+	}
+	return c.program()
+}
+
+// run health-checks every NLB's targets at its interval (divided by the
+// time scale) until ctx ends.
+func (c *nlbController) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, lb := range c.s.w.LoadBalancers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(c.s.scaled(lb.HealthCheck.Interval))
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				results := c.checkAll(ctx, lb)
+				if ctx.Err() != nil {
+					return
+				}
+				if c.apply(lb, results) {
+					if err := c.program(); err != nil {
+						c.s.log.Printf("programming NLB %s: %v", lb.Name, err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// apply moves targets along their thresholds; it reports whether any
+// target changed state.
+func (c *nlbController) apply(lb topology.NLB, results []string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	changed := false
+	for i, r := range c.targets[lb.Name] {
+		if results[i] == "" {
+			r.passes, r.fails = r.passes+1, 0
+			if r.State != topology.TargetHealthy && r.passes >= lb.HealthCheck.HealthyThreshold {
+				r.State, r.Reason, r.Description = topology.TargetHealthy, "", ""
+				c.s.log.Printf("target %s of %s is healthy", r.Addr(), r.TargetGroup)
+				changed = true
+			}
+			continue
+		}
+		r.passes, r.fails = 0, r.fails+1
+		if r.State != topology.TargetUnhealthy && r.fails >= lb.HealthCheck.UnhealthyThreshold {
+			c.markUnhealthy(r, results[i])
+			c.s.log.Printf("target %s of %s is unhealthy: %s", r.Addr(), r.TargetGroup, results[i])
+			changed = true
+		}
+	}
+	return changed
+}
+
+func (c *nlbController) markUnhealthy(r *targetRecord, failure string) {
+	r.State, r.Reason, r.Description = topology.TargetUnhealthy, reasonFailed, "Health checks failed"
+	switch {
+	case failure == "timeout":
+		r.Reason, r.Description = reasonTimeout, "Request timed out"
+	case len(failure) == 3:
+		r.Reason, r.Description = reasonCodeMismatch, "Health checks failed with these codes: ["+failure+"]"
+	}
+}
+
+// checkAll probes every target of an NLB from every NLB node at once. A
+// target passes a round when most nodes' probes pass. The result per target
+// is "" for a pass, else why it failed: "timeout", an HTTP status, "refused".
+func (c *nlbController) checkAll(ctx context.Context, lb topology.NLB) []string {
+	c.mu.Lock()
+	targets := make([]topology.Target, len(c.targets[lb.Name]))
+	for i, r := range c.targets[lb.Name] {
+		targets[i] = r.Target
+	}
+	c.mu.Unlock()
+	failures := make([][]string, len(targets))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, node := range lb.Nodes {
+		ns := c.s.handles[node.Name]
+		for i, t := range targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if why := c.probe(ctx, ns, lb, t); why != "" {
+					mu.Lock()
+					failures[i] = append(failures[i], why)
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	out := make([]string, len(targets))
+	for i, f := range failures {
+		if 2*len(f) >= len(lb.Nodes) && len(f) > 0 {
+			out[i] = f[0]
+		}
+	}
+	return out
+}
+
+// probe runs one health check from inside an NLB node's namespace: a TCP
+// connection, or an HTTP GET whose status must be 200–399.
+func (c *nlbController) probe(ctx context.Context, ns netns.NsHandle, lb topology.NLB, t topology.Target) string {
+	hc := lb.HealthCheck
+	timeout := c.s.scaled(hc.Timeout)
+	addr := net.JoinHostPort(t.IP.String(), strconv.Itoa(lb.HealthCheckPort(t)))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if hc.Protocol == "TCP" {
+		d := &NamespaceDialer{ns: ns, d: net.Dialer{Timeout: timeout}}
+		conn, err := d.DialContext(ctx, "tcp4", addr)
+		if err != nil {
+			return failureKind(err)
+		}
+		conn.Close()
+		return ""
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+hc.Path, nil)
+	if err != nil {
+		return err.Error()
+	}
+	resp, err := httpClient(ns, timeout, false).Do(req)
+	if err != nil {
+		return failureKind(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 399 {
+		return strconv.Itoa(resp.StatusCode)
+	}
+	return ""
+}
+
+func failureKind(err error) string {
+	if ne, ok := err.(net.Error); ok && ne.Timeout() || err == context.DeadlineExceeded {
+		return "timeout"
+	}
+	return "refused"
+}
+
+// program writes every NLB node's rules from the targets' health, saves
+// the target groups for get targets, and updates the DNS answers.
+func (c *nlbController) program() error {
+	c.mu.Lock()
+	byLB := map[string][]topology.TargetHealth{}
+	var all []topology.TargetHealth
+	for name, rs := range c.targets {
+		for _, r := range rs {
+			byLB[name] = append(byLB[name], r.TargetHealth)
+		}
+		all = append(all, byLB[name]...)
+	}
+	c.mu.Unlock()
+	sortTargets(all)
+
+	serving := map[string][]netip.Addr{}
+	var wg sync.WaitGroup
+	errs := make([]error, 0)
+	var errMu sync.Mutex
+	for _, lb := range c.s.w.LoadBalancers {
+		healths := byLB[lb.Name]
+		for _, node := range lb.Nodes {
+			if nat.Serves(node, lb.CrossZone, healths) {
+				serving[lb.DNSName] = append(serving[lb.DNSName], node.IP)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				text := nat.NLBNodeRules(lb, node, healths)
+				if err := nat.Replace(c.backend, text, runIn(topology.Namespace(c.s.w.Cluster.Name, node.Name))); err != nil {
+					errMu.Lock()
+					errs = append(errs, fmt.Errorf("NLB node %s: %w", node.Name, err))
+					errMu.Unlock()
+				}
+			}()
+		}
+		if len(serving[lb.DNSName]) == 0 { // no AZ can serve: DNS answers with all
+			for _, node := range lb.Nodes {
+				serving[lb.DNSName] = append(serving[lb.DNSName], node.IP)
+			}
+		}
+	}
+	wg.Wait()
+	c.s.setServing(serving)
+	b, err := json.MarshalIndent(all, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(targetsFile(c.s.w.Cluster.Name), b, 0o644); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// sortTargets orders target health by target group, AZ and address.
+func sortTargets(ts []topology.TargetHealth) {
+	sort.Slice(ts, func(i, j int) bool {
+		a, b := ts[i], ts[j]
+		if a.TargetGroup != b.TargetGroup {
+			return a.TargetGroup < b.TargetGroup
+		}
+		if a.AZ != b.AZ {
+			return a.AZ < b.AZ
+		}
+		return a.Addr().String() < b.Addr().String()
+	})
+}
