@@ -16,7 +16,7 @@ import (
 )
 
 // resourceType is one resource `get` knows: its names, its table and how to
-// list its objects. A later resource (the NLB's targets) is one more entry.
+// list its objects. The NLB's targets are not one: GetTargets shows them.
 type resourceType struct {
 	plural     string   // pods
 	aliases    []string // pod, po
