@@ -3,6 +3,7 @@ module github.com/nlbsim/nlbsim
 go 1.26.8
 
 require (
+	github.com/miekg/dns v1.1.73
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
 	github.com/vishvananda/netlink v1.3.1
