@@ -36,8 +36,11 @@ var UpSteps = []string{"state", "fabric", "files", "rules", "supervisor", "probe
 // Cluster is a running cluster.
 type Cluster struct {
 	World *topology.World
-	sup   *Supervisor // set when the supervisor runs in this process
-	stop  context.CancelFunc
+	// Existed is set when Up found the cluster running and kept it;
+	// Changed when it also changed its settings in place.
+	Existed, Changed bool
+	sup              *Supervisor // set when the supervisor runs in this process
+	stop             context.CancelFunc
 	// closers release namespace handles given out with clients.
 	closers []func() error
 }
@@ -111,15 +114,18 @@ func resume(ctx context.Context, w *topology.World, opts Options) (c *Cluster, d
 	if err != nil {
 		return nil, true, err
 	}
-	if !reflect.DeepEqual(old.Spec, w.Spec) {
-		return nil, true, fmt.Errorf("cluster %q is running with other settings; changing a running cluster in place is not supported yet: run nlbsim down --name %s first", name, name)
-	}
-	c = &Cluster{World: old}
-	if _, alive := supervisorPID(name); !alive || opts.InProcess {
+	c = &Cluster{World: old, Existed: true}
+	if _, alive := supervisorPID(name); !alive {
 		fmt.Fprintf(opts.Log, "restarting the supervisor of %s\n", name)
 		if err := c.startSupervisor(opts); err != nil {
 			return nil, true, err
 		}
+	}
+	if !reflect.DeepEqual(old.Spec, w.Spec) {
+		if err := change(ctx, c, w); err != nil {
+			return nil, true, err
+		}
+		c.Changed = true
 	}
 	return c, true, c.probe(ctx)
 }

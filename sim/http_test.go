@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"io"
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,3 +23,5 @@ func httpStatus(t *testing.T, c *sim.Cluster, from, url string) (int, string) {
 	require.NoError(t, err)
 	return resp.StatusCode, string(b)
 }
+
+func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }

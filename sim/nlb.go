@@ -59,6 +59,8 @@ type nlbController struct {
 
 	mu      sync.Mutex
 	targets map[string][]*targetRecord // by NLB name
+
+	programMu sync.Mutex // one programming of the NLB nodes at a time
 }
 
 func newNLBController(s *Supervisor) (*nlbController, error) {
@@ -243,6 +245,8 @@ func failureKind(err error) string {
 // program writes every NLB node's rules from the targets' health, saves
 // the target groups for get targets, and updates the DNS answers.
 func (c *nlbController) program() error {
+	c.programMu.Lock()
+	defer c.programMu.Unlock()
 	c.mu.Lock()
 	byLB := map[string][]topology.TargetHealth{}
 	var all []topology.TargetHealth
@@ -288,7 +292,7 @@ func (c *nlbController) program() error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(targetsFile(c.s.w.Cluster.Name), b, 0o644); err != nil {
+	if err := writeFileAtomic(targetsFile(c.s.w.Cluster.Name), b); err != nil {
 		return err
 	}
 	if len(errs) > 0 {

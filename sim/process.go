@@ -76,7 +76,8 @@ func isOurSupervisor(pid int, cluster string) bool {
 }
 
 // supervisorPID returns the recorded pid of a cluster's supervisor if that
-// process is alive and is that supervisor.
+// process is alive and is that supervisor, or is this process (a supervisor
+// running in process).
 func supervisorPID(cluster string) (int, bool) {
 	b, err := os.ReadFile(pidFile(cluster))
 	if err != nil {
@@ -86,14 +87,14 @@ func supervisorPID(cluster string) (int, bool) {
 	if err != nil || pid <= 1 {
 		return 0, false
 	}
-	return pid, isOurSupervisor(pid, cluster)
+	return pid, pid == os.Getpid() || isOurSupervisor(pid, cluster)
 }
 
 // stopSupervisor ends a cluster's detached supervisor by pid: SIGTERM, then
 // SIGKILL if it has not gone within the grace period.
 func stopSupervisor(cluster string) error {
 	pid, ok := supervisorPID(cluster)
-	if !ok {
+	if !ok || pid == os.Getpid() {
 		return nil
 	}
 	return terminate(pid, 5*time.Second)

@@ -57,11 +57,17 @@ func saveWorld(w *topology.World) error {
 	if err != nil {
 		return err
 	}
-	tmp := worldFile(w.Cluster.Name) + ".tmp"
+	return writeFileAtomic(worldFile(w.Cluster.Name), b)
+}
+
+// writeFileAtomic writes a state file so that readers see the old or the
+// new content, never a part.
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, worldFile(w.Cluster.Name))
+	return os.Rename(tmp, path)
 }
 
 // Clusters lists the clusters that have state or namespaces on this machine.

@@ -29,13 +29,18 @@ type Supervisor struct {
 	log     *log.Logger
 	started time.Time
 
-	nlb    *nlbController
-	cancel context.CancelFunc // ends the control loops
+	// What depends on the Services' settings, replaced by Reload.
+	reloadMu       sync.Mutex
+	nlb            *nlbController
+	cancel         context.CancelFunc // ends the NLB's health checks
+	nlbDone        chan struct{}
+	serviceServers []*http.Server
 
 	servingMu sync.Mutex
 	serving   map[string][]netip.Addr
 
 	mu        sync.Mutex
+	closers   []func() // DNS servers and other non-HTTP servers, run by Stop
 	servers   []*http.Server
 	listeners []net.Listener
 	handles   map[string]netns.NsHandle
@@ -101,38 +106,47 @@ func (s *Supervisor) Start() (err error) {
 			if port.Protocol != "TCP" || p.Serves == topology.ServesDNS && port.Port == 53 {
 				continue // CoreDNS's DNS port is served by the DNS server
 			}
-			if err := s.serveHTTP(p.Name, fmt.Sprintf("0.0.0.0:%d", port.Port), echoHandler(id)); err != nil {
+			if _, err := s.serveHTTP(p.Name, fmt.Sprintf("0.0.0.0:%d", port.Port), echoHandler(id)); err != nil {
 				return err
 			}
 		}
 	}
 	for _, c := range s.w.ControlPlane {
 		id := EchoReply{Pod: c.Name, Namespace: "kube-system", PodIP: c.IP.String(), Node: "EKS control plane"}
-		if err := s.serveHTTP(c.Name, "0.0.0.0:443", echoHandler(id)); err != nil {
+		if _, err := s.serveHTTP(c.Name, "0.0.0.0:443", echoHandler(id)); err != nil {
 			return err
 		}
 	}
 	for _, n := range s.w.Nodes {
 		addr := fmt.Sprintf("0.0.0.0:%d", s.w.Cluster.KubeProxy.HealthzPort)
-		if err := s.serveHTTP(n.Name, addr, proxierHealthHandler()); err != nil {
+		if _, err := s.serveHTTP(n.Name, addr, proxierHealthHandler()); err != nil {
 			return err
 		}
+	}
+	if err := s.startDNS(); err != nil {
+		return err
+	}
+	return s.startServices()
+}
+
+// startServices starts what depends on the Services' settings: kube-proxy's
+// health-check node port servers and the NLBs (target registration, the
+// first health checks at once as the NLB's provisioning, the NLB nodes'
+// rules, and the checks that go on).
+func (s *Supervisor) startServices() error {
+	for _, n := range s.w.Nodes {
 		for _, svc := range s.w.Services {
 			if svc.HealthCheckNodePort == 0 {
 				continue
 			}
 			addr := fmt.Sprintf("0.0.0.0:%d", svc.HealthCheckNodePort)
-			if err := s.serveHTTP(n.Name, addr, serviceHealthHandler(s.w, svc, n.Name)); err != nil {
+			srv, err := s.serveHTTP(n.Name, addr, serviceHealthHandler(s.w, svc, n.Name))
+			if err != nil {
 				return err
 			}
+			s.serviceServers = append(s.serviceServers, srv)
 		}
 	}
-	return s.startNLB()
-}
-
-// startNLB registers the NLBs' targets, runs their first health checks at
-// once (the NLB's provisioning), programs the NLB nodes, and keeps checking.
-func (s *Supervisor) startNLB() error {
 	nlb, err := newNLBController(s)
 	if err != nil {
 		return err
@@ -142,15 +156,46 @@ func (s *Supervisor) startNLB() error {
 	if err := nlb.provision(ctx); err != nil {
 		return err
 	}
-	go nlb.run(ctx)
+	s.nlbDone = make(chan struct{})
+	go func() {
+		defer close(s.nlbDone)
+		nlb.run(ctx)
+	}()
 	return nil
 }
 
+// stopServices ends what startServices started and waits for the NLB's
+// health checks to finish.
+func (s *Supervisor) stopServices() {
+	if s.cancel != nil {
+		s.cancel()
+		if s.nlbDone != nil {
+			<-s.nlbDone
+		}
+		s.cancel, s.nlbDone = nil, nil
+	}
+	for _, srv := range s.serviceServers {
+		srv.Close()
+	}
+	s.serviceServers = nil
+}
+
+// Reload applies a changed world in place (target mode, cross-zone, client
+// IP preservation, traffic policy): the NLBs re-register their targets,
+// which start in initial and are checked at once; pods keep serving.
+func (s *Supervisor) Reload(w *topology.World) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.stopServices()
+	s.w = w
+	return s.startServices()
+}
+
 // serveHTTP serves handler on addr inside a host's namespace.
-func (s *Supervisor) serveHTTP(host, addr string, handler http.Handler) error {
+func (s *Supervisor) serveHTTP(host, addr string, handler http.Handler) (*http.Server, error) {
 	l, err := listenIn(s.handles[host], addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s in %s: %w", addr, host, err)
+		return nil, fmt.Errorf("listening on %s in %s: %w", addr, host, err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.log}
 	s.mu.Lock()
@@ -162,14 +207,13 @@ func (s *Supervisor) serveHTTP(host, addr string, handler http.Handler) error {
 			s.log.Printf("%s %s: %v", host, addr, err)
 		}
 	}()
-	return nil
+	return srv, nil
 }
 
 // Stop closes every server and namespace handle.
 func (s *Supervisor) Stop() {
-	if s.cancel != nil {
-		s.cancel()
-	}
+	s.stopServices()
+	s.runClosers()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, srv := range s.servers {
@@ -200,6 +244,15 @@ func (s *Supervisor) ServeControl(ctx context.Context) error {
 	mux.HandleFunc("GET /status", func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(rw).Encode(s.Status())
+	})
+	mux.HandleFunc("POST /reload", func(rw http.ResponseWriter, r *http.Request) {
+		w, err := LoadWorld(s.w.Cluster.Name)
+		if err == nil {
+			err = s.Reload(w)
+		}
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusInternalServerError)
+		}
 	})
 	srv := &http.Server{Handler: mux, ErrorLog: s.log}
 	go func() {

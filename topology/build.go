@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -195,7 +196,7 @@ func (w *World) addApp(spec Spec) {
 		SessionAffinity:       "None",
 		Annotations: map[string]string{
 			AnnotationType:       "external",
-			AnnotationTargetType: string(TargetIP),
+			AnnotationTargetType: string(cmp.Or(spec.Mode, TargetIP)),
 			AnnotationScheme:     "internet-facing",
 		},
 	}

@@ -40,22 +40,66 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			err = kubectl.Get(cmd.OutOrStdout(), w, req)
-			var notice *kubectl.Notice
-			var usage *kubectl.UsageError
-			switch {
-			case errors.As(err, &notice):
-				fmt.Fprintln(cmd.ErrOrStderr(), notice.Message)
-				return nil
-			case errors.As(err, &usage):
-				return &usageError{err}
+			if kubectl.IsTargetsResource(req.Resource) {
+				targets, err := sim.LoadTargets(g.name)
+				if err != nil {
+					return err
+				}
+				err = kubectl.GetTargets(cmd.OutOrStdout(), w, targets, req)
+				return kubectlError(cmd, err)
 			}
-			return err
+			return kubectlError(cmd, kubectl.Get(cmd.OutOrStdout(), w, req))
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&req.Output, "output", "o", "", "output format: table, wide, json, yaml, name, jsonpath=TEMPLATE")
 	fl.BoolVarP(&req.AllNamespaces, "all-namespaces", "A", false, "list the objects of every namespace")
 	fl.StringVarP(&req.Namespace, "namespace", "n", kubectl.DefaultNamespace, "namespace")
+	return cmd
+}
+
+// kubectlError prints a notice on stderr (exit 0) and turns kubectl's usage
+// errors into exit code 2.
+func kubectlError(cmd *cobra.Command, err error) error {
+	var notice *kubectl.Notice
+	var usage *kubectl.UsageError
+	switch {
+	case errors.As(err, &notice):
+		fmt.Fprintln(cmd.ErrOrStderr(), notice.Message)
+		return nil
+	case errors.As(err, &usage):
+		return &usageError{err}
+	}
+	return err
+}
+
+func newDescribeCmd(g *globalFlags) *cobra.Command {
+	var req kubectl.Request
+	cmd := &cobra.Command{
+		Use:   "describe svc NAME",
+		Short: "Describe a Service as kubectl does, with its NLB and target group (no root needed)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return usagef("describe takes a resource and a name: nlbsim describe svc NAME")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Resource = args[0]
+			if len(args) == 2 {
+				req.Name = args[1]
+			}
+			w, err := sim.LoadWorld(g.name)
+			if err != nil {
+				return err
+			}
+			targets, err := sim.LoadTargets(g.name)
+			if err != nil {
+				return err
+			}
+			return kubectlError(cmd, kubectl.Describe(cmd.OutOrStdout(), w, targets, req))
+		},
+	}
+	cmd.Flags().StringVarP(&req.Namespace, "namespace", "n", kubectl.DefaultNamespace, "namespace")
 	return cmd
 }

@@ -30,16 +30,30 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 		Short: "Build the cluster (default: the walkthrough's, in ip mode) and wait until every pod answers",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec := d
+			// On a running cluster, the flags given change its settings and
+			// the others keep their values.
+			spec, running := d, false
+			if w, err := sim.LoadWorld(g.name); err == nil {
+				spec, running = w.Spec, true
+			}
 			spec.Name = g.name
-			spec.Mode = topology.TargetType(f.mode)
-			spec.Nodes, spec.Replicas = f.nodes, f.replicas
-			spec.ExternalTrafficPolicy = topology.TrafficPolicy(f.etp)
-			spec.TimeScale, spec.Minimal, spec.InstanceType = f.timeScale, f.minimal, f.instanceType
-			if cmd.Flags().Changed("cross-zone") {
+			fl := cmd.Flags()
+			set := func(flag string, apply func()) {
+				if fl.Changed(flag) || !running {
+					apply()
+				}
+			}
+			set("mode", func() { spec.Mode = topology.TargetType(f.mode) })
+			set("nodes", func() { spec.Nodes = f.nodes })
+			set("replicas", func() { spec.Replicas = f.replicas })
+			set("external-traffic-policy", func() { spec.ExternalTrafficPolicy = topology.TrafficPolicy(f.etp) })
+			set("time-scale", func() { spec.TimeScale = f.timeScale })
+			set("minimal", func() { spec.Minimal = f.minimal })
+			set("instance-type", func() { spec.InstanceType = f.instanceType })
+			if fl.Changed("cross-zone") {
 				spec.CrossZone = &f.crossZone
 			}
-			if cmd.Flags().Changed("preserve-client-ip") {
+			if fl.Changed("preserve-client-ip") {
 				spec.PreserveClientIP = &f.preserveIP
 			}
 			if err := spec.Validate(); err != nil {
@@ -73,8 +87,15 @@ func runUp(cmd *cobra.Command, spec topology.Spec, f *upFlags) error {
 	}
 	w := c.World
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "cluster %q is up in %s (%d nodes, %d pods, %d namespaces)\n",
-		w.Cluster.Name, time.Since(start).Round(time.Millisecond), len(w.Nodes), len(w.Pods), len(w.Hosts()))
+	verb := "is up"
+	switch {
+	case c.Changed:
+		verb = "was changed in place"
+	case c.Existed:
+		verb = "was already up with these settings"
+	}
+	fmt.Fprintf(out, "cluster %q %s in %s (%d nodes, %d pods, %d namespaces)\n",
+		w.Cluster.Name, verb, time.Since(start).Round(time.Millisecond), len(w.Nodes), len(w.Pods), len(w.Hosts()))
 	for _, lb := range w.LoadBalancers {
 		fmt.Fprintf(out, "NLB %s (%s targets): %s\n", lb.Name, lb.TargetType, lb.DNSName)
 	}

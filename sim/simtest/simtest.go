@@ -94,3 +94,12 @@ func Up(t testing.TB, opts ...Option) *sim.Cluster {
 	})
 	return c
 }
+
+// CrossZone sets the NLB's cross-zone load balancing.
+func CrossZone(on bool) Option { return func(s *topology.Spec) { s.CrossZone = &on } }
+
+// PreserveClientIP sets the target group's preserve_client_ip.enabled.
+func PreserveClientIP(on bool) Option { return func(s *topology.Spec) { s.PreserveClientIP = &on } }
+
+// TimeScale divides every AWS and Kubernetes timer by f.
+func TimeScale(f float64) Option { return func(s *topology.Spec) { s.TimeScale = f } }
