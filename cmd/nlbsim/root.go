@@ -47,6 +47,8 @@ network namespace named nlbsim.<cluster>.<host>.`,
 		newRulesCmd(g),
 		newIptablesCmd(g),
 		newExplainCmd(g),
+		newTrafficCmd(g),
+		newTraceCmd(g),
 		newVersionCmd(),
 		newSuperviseCmd(g),
 	)

@@ -1,0 +1,193 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/nlbsim/nlbsim/nat"
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// Hop is a host a request passed through, with the addresses as the packet
+// left it (as it arrived, for the last). NAT hops come from that host's
+// conntrack table; hosts that only forward have no NAT.
+type Hop struct {
+	Host string `json:"host"`
+	Src  string `json:"src"`
+	Dst  string `json:"dst"`
+	NAT  *NAT   `json:"nat"`
+}
+
+// NAT says how a host translated the packet and which rule did it.
+type NAT struct {
+	Kind string `json:"kind"` // DNAT, SNAT or DNAT+SNAT
+	By   string `json:"by"`
+}
+
+// TracedRequest is one request's path.
+type TracedRequest struct {
+	ID    int    `json:"id"`
+	Pod   string `json:"pod"`
+	Error string `json:"error,omitempty"`
+	Hops  []Hop  `json:"hops"`
+}
+
+// TraceReport is SPEC §4's trace document.
+type TraceReport struct {
+	SchemaVersion int             `json:"schemaVersion"`
+	Requests      []TracedRequest `json:"requests"`
+}
+
+// Trace sends N new requests one after another and reconstructs each one's
+// path hop by hop from the hosts' conntrack tables and the sockets' own
+// addresses.
+func Trace(ctx context.Context, w *topology.World, opts TrafficOptions) (*TraceReport, error) {
+	if opts.Requests < 1 {
+		return nil, &topology.InvalidError{Err: fmt.Errorf("-n must be at least 1 (got %d)", opts.Requests)}
+	}
+	if opts.From == "" {
+		opts.From = "bastion"
+	}
+	client, err := w.Lookup(opts.From)
+	if err != nil {
+		return nil, &topology.InvalidError{Err: fmt.Errorf("--from: %w", err)}
+	}
+	dest, err := resolveDestination(w, client, opts.To)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := openNamespace(client.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	dialer := &NamespaceDialer{ns: ns, d: net.Dialer{Timeout: 5 * time.Second}}
+	res := newResolver(w, client, dialer)
+	httpc := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	targets, _ := LoadTargets(w.Cluster.Name)
+
+	report := &TraceReport{SchemaVersion: 1}
+	for i := 0; i < opts.Requests; i++ {
+		req := TracedRequest{ID: i + 1}
+		dst, err := dest.pick(ctx, res, i)
+		var reply EchoReply
+		var local netip.AddrPort
+		if err == nil {
+			reply, local, _, err = getEcho(ctx, httpc, dst)
+		}
+		if err != nil {
+			req.Error = err.Error()
+			report.Requests = append(report.Requests, req)
+			continue
+		}
+		req.Pod = reply.Pod
+		req.Hops, err = tracePath(w, targets, client, local, dst, reply)
+		if err != nil {
+			return nil, err
+		}
+		report.Requests = append(report.Requests, req)
+	}
+	return report, nil
+}
+
+// tracePath follows one connection from the client to the pod: at each host
+// on the way, the conntrack entry it opened (if the host translates) gives
+// the packet's addresses as it left.
+func tracePath(w *topology.World, targets []topology.TargetHealth, client topology.HostRef, src, dst netip.AddrPort, reply EchoReply) ([]Hop, error) {
+	hops := []Hop{{Host: client.Name, Src: src.String(), Dst: dst.String()}}
+	at := client
+	for range 8 {
+		next, ok := nextHost(w, at, dst.Addr())
+		if !ok {
+			return hops, fmt.Errorf("no host owns %s", dst.Addr())
+		}
+		if next.Kind == topology.KindPod && next.IP == dst.Addr() {
+			return append(hops, Hop{Host: next.Name, Src: reply.Peer, Dst: reply.Local}), nil
+		}
+		hop := Hop{Host: next.Name, Src: src.String(), Dst: dst.String()}
+		if next.Kind == topology.KindNLB || next.Kind == topology.KindNode {
+			flows, err := conntrackFlows(w, next.Name)
+			if err != nil {
+				return nil, err
+			}
+			if f, found := findFlow(flows, src, dst); found && (f.dnat() || f.snat()) {
+				src, dst = f.translated()
+				hop.Src, hop.Dst = src.String(), dst.String()
+				hop.NAT = &NAT{Kind: natKind(f), By: translatedBy(w, targets, next, f)}
+			}
+		}
+		hops = append(hops, hop)
+		at = next
+	}
+	return hops, fmt.Errorf("path to %s is longer than 8 hosts", dst)
+}
+
+// nextHost is where a packet at host goes for dst: the host owning dst, or
+// first the node of a pod that is not on this host.
+func nextHost(w *topology.World, at topology.HostRef, dst netip.Addr) (topology.HostRef, bool) {
+	owner, ok := w.HostByIP(dst)
+	if !ok { // a ClusterIP: the client's node translates it
+		switch at.Kind {
+		case topology.KindPod:
+			node, err := w.Lookup(at.Node)
+			return node, err == nil
+		case topology.KindNode:
+			return at, true
+		}
+		return owner, false
+	}
+	if owner.Kind == topology.KindPod && at.Name != owner.Node {
+		node, err := w.Lookup(owner.Node)
+		return node, err == nil
+	}
+	return owner, true
+}
+
+func natKind(f flow) string {
+	switch {
+	case f.dnat() && f.snat():
+		return "DNAT+SNAT"
+	case f.dnat():
+		return "DNAT"
+	}
+	return "SNAT"
+}
+
+// translatedBy names what translated a flow: the NLB's target group, or
+// the KUBE-SEP chain of the endpoint (and KUBE-POSTROUTING for masquerade).
+func translatedBy(w *topology.World, targets []topology.TargetHealth, host topology.HostRef, f flow) string {
+	if host.Kind == topology.KindNLB {
+		for _, t := range targets {
+			if t.Addr() == f.replySrc {
+				return "target group " + t.TargetGroup
+			}
+		}
+		return "NLB"
+	}
+	var by []string
+	if f.dnat() {
+		by = append(by, endpointChain(w, f.origDst, f.replySrc))
+	}
+	if f.snat() {
+		by = append(by, "KUBE-POSTROUTING")
+	}
+	return strings.Join(by, ", ")
+}
+
+// endpointChain names the KUBE-SEP chain that DNATs a Service address
+// (ClusterIP:port or node:NodePort) to an endpoint.
+func endpointChain(w *topology.World, svcAddr, endpoint netip.AddrPort) string {
+	for _, svc := range w.Services {
+		for _, p := range svc.Ports {
+			if (svc.ClusterIP == svcAddr.Addr() && p.Port == int(svcAddr.Port())) || (p.NodePort != 0 && p.NodePort == int(svcAddr.Port())) {
+				return nat.EndpointChainName(nat.ServicePortName(svc, p), p.Protocol, endpoint.String())
+			}
+		}
+	}
+	return "kube-proxy"
+}

@@ -1,0 +1,467 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+	"gonum.org/v1/gonum/stat"
+	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// Destinations of traffic and trace (SPEC §4 --to).
+const (
+	ToDNS       = "dns"       // the first NLB's DNS name, resolved per connection as a client would
+	ToClusterIP = "clusterip" // the first LoadBalancer Service's ClusterIP:port
+	ToNodePort  = "nodeport"  // every node's IP:NodePort in turn
+)
+
+// TrafficOptions are traffic's flags.
+type TrafficOptions struct {
+	Requests    int
+	Concurrency int
+	From        string // a host; default bastion
+	To          string // dns, clusterip, nodeport or IP:PORT
+	KeepAlive   bool   // reuse connections: kube-proxy balances connections, not requests
+	Timeout     time.Duration
+	// Progress, when set, is called after each request.
+	Progress func(done, total int)
+}
+
+// TrafficReport is SPEC §4's traffic document.
+type TrafficReport struct {
+	SchemaVersion int                `json:"schemaVersion"`
+	Mode          string             `json:"mode"`
+	From          string             `json:"from"`
+	To            string             `json:"to"`
+	Requests      int                `json:"requests"`
+	Errors        int                `json:"errors"`
+	ErrorsByKind  map[string]int     `json:"errorsByKind"`
+	ByPod         map[string]int     `json:"byPod"`
+	ByNode        map[string]int     `json:"byNode"`
+	ByNLBAddress  map[string]int     `json:"byNLBAddress"`
+	BySourceSeen  map[string]int     `json:"bySourceSeen"`
+	Expected      map[string]float64 `json:"expected"`
+	ChiSquare     *float64           `json:"chiSquare"`
+	PValue        *float64           `json:"pValue"`
+	RulesChanged  bool               `json:"rulesChanged"`
+	LatencyMs     Latency            `json:"latencyMs"`
+}
+
+// Latency summarises request times.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+}
+
+// Error kinds of the report.
+const (
+	ErrTimeout = "timeout"
+	ErrRefused = "refused"
+	ErrReset   = "reset"
+	ErrOther   = "other"
+)
+
+// destination is where each connection goes: a fixed address, or an NLB
+// name resolved per connection.
+type destination struct {
+	name  string // the DNS name, when resolved per connection
+	fixed []netip.AddrPort
+	port  uint16
+}
+
+// resolveDestination turns --to into addresses, refusing what the client
+// cannot reach.
+func resolveDestination(w *topology.World, client topology.HostRef, to string) (destination, error) {
+	var lbSvc topology.Service
+	var lb topology.NLB
+	if len(w.LoadBalancers) > 0 {
+		lb = w.LoadBalancers[0]
+		ns, name, _ := strings.Cut(lb.Service, "/")
+		lbSvc, _ = w.Service(ns, name)
+	}
+	switch to {
+	case "", ToDNS:
+		if lb.Name == "" {
+			return destination{}, &topology.InvalidError{Err: errors.New("--to dns: the cluster has no NLB")}
+		}
+		return destination{name: lb.DNSName, port: uint16(lbSvc.Ports[0].Port)}, nil
+	case ToClusterIP:
+		if client.Kind == topology.KindBastion || client.Kind == topology.KindNLB || client.Kind == topology.KindVPC {
+			return destination{}, &topology.InvalidError{Err: fmt.Errorf("--to clusterip: a ClusterIP is not routable from %s, outside the cluster; use --from with a pod or node", client.Name)}
+		}
+		if lb.Name == "" {
+			return destination{}, &topology.InvalidError{Err: errors.New("--to clusterip: the cluster has no LoadBalancer Service")}
+		}
+		return destination{fixed: []netip.AddrPort{netip.AddrPortFrom(lbSvc.ClusterIP, uint16(lbSvc.Ports[0].Port))}}, nil
+	case ToNodePort:
+		if lb.Name == "" || lbSvc.Ports[0].NodePort == 0 {
+			return destination{}, &topology.InvalidError{Err: errors.New("--to nodeport: the cluster has no NodePort Service")}
+		}
+		var d destination
+		for _, n := range w.Nodes {
+			d.fixed = append(d.fixed, netip.AddrPortFrom(n.IP, uint16(lbSvc.Ports[0].NodePort)))
+		}
+		return d, nil
+	}
+	ap, err := netip.ParseAddrPort(to)
+	if err != nil {
+		return destination{}, &topology.InvalidError{Err: fmt.Errorf("--to: %q is neither dns, clusterip, nodeport nor IP:PORT", to)}
+	}
+	return destination{fixed: []netip.AddrPort{ap}}, nil
+}
+
+// pick returns the i-th connection's address.
+func (d destination) pick(ctx context.Context, r *resolver, i int) (netip.AddrPort, error) {
+	if d.name == "" {
+		return d.fixed[i%len(d.fixed)], nil
+	}
+	a, err := r.first(ctx, d.name)
+	return netip.AddrPortFrom(a, d.port), err
+}
+
+// resolver asks a host's name server as glibc would, and takes the first
+// answer; with a /32 host address glibc keeps the server's order.
+type resolver struct {
+	dialer *NamespaceDialer
+	server string
+}
+
+func newResolver(w *topology.World, client topology.HostRef, d *NamespaceDialer) *resolver {
+	server := w.Cluster.Resolver.String()
+	if client.Kind == topology.KindPod {
+		if s, ok := w.Service("kube-system", "kube-dns"); ok {
+			server = s.ClusterIP.String()
+		}
+	}
+	return &resolver{dialer: d, server: net.JoinHostPort(server, "53")}
+}
+
+func (r *resolver) first(ctx context.Context, name string) (netip.Addr, error) {
+	conn, err := r.dialer.DialContext(ctx, "udp4", r.server)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	} else {
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+	}
+	co := &dns.Conn{Conn: conn}
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), dns.TypeA)
+	if err := co.WriteMsg(q); err != nil {
+		return netip.Addr{}, err
+	}
+	resp, err := co.ReadMsg()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, rr := range resp.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			addr, _ := netip.AddrFromSlice(a.A.To4())
+			return addr, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%s: no address (rcode %s)", name, dns.RcodeToString[resp.Rcode])
+}
+
+// result is one request's outcome.
+type result struct {
+	dst     netip.AddrPort
+	local   netip.AddrPort // the client's end of the connection
+	reply   EchoReply
+	err     error
+	latency time.Duration
+}
+
+// Traffic sends N HTTP GETs from a host of a running world and reports
+// where they went, read from the replies and the kernel, against the
+// distribution the installed rules predict.
+func Traffic(ctx context.Context, w *topology.World, opts TrafficOptions) (*TrafficReport, error) {
+	if opts.Requests < 1 || opts.Concurrency < 1 {
+		return nil, &topology.InvalidError{Err: fmt.Errorf("-n and -c must be at least 1 (got %d, %d)", opts.Requests, opts.Concurrency)}
+	}
+	if opts.From == "" {
+		opts.From = "bastion"
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	client, err := w.Lookup(opts.From)
+	if err != nil {
+		return nil, &topology.InvalidError{Err: fmt.Errorf("--from: %w", err)}
+	}
+	dest, err := resolveDestination(w, client, opts.To)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := openNamespace(client.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	dialer := &NamespaceDialer{ns: ns, d: net.Dialer{Timeout: opts.Timeout}}
+	res := newResolver(w, client, dialer)
+
+	// The expectation comes from the rules installed when the run starts;
+	// if they differ at its end, the fit is withheld.
+	walker := newRuleWalker(w)
+	if err := walker.readAll(); err != nil {
+		return nil, err
+	}
+	results := runRequests(ctx, dialer, res, dest, opts)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	report := summarise(w, client, opts, results)
+	if err := report.attributeNodes(w, results); err != nil {
+		return nil, err
+	}
+	if err := report.fit(w, walker, client, results); err != nil {
+		return nil, err
+	}
+	return report, nil
+}
+
+// runRequests sends the requests, opts.Concurrency at a time.
+func runRequests(ctx context.Context, dialer *NamespaceDialer, res *resolver, dest destination, opts TrafficOptions) []result {
+	results := make([]result, opts.Requests)
+	next := make(chan int)
+	var done int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for c := 0; c < opts.Concurrency; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			transport := &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: !opts.KeepAlive, MaxIdleConnsPerHost: 1}
+			defer transport.CloseIdleConnections()
+			httpc := &http.Client{Transport: transport, Timeout: opts.Timeout}
+			var keptDst netip.AddrPort
+			for i := range next {
+				var r result
+				if opts.KeepAlive && keptDst.IsValid() {
+					r.dst = keptDst // a kept connection keeps its address
+				} else {
+					r.dst, r.err = dest.pick(ctx, res, i)
+					keptDst = r.dst
+				}
+				if r.err == nil {
+					r.reply, r.local, r.latency, r.err = getEcho(ctx, httpc, r.dst)
+				}
+				results[i] = r
+				mu.Lock()
+				done++
+				if opts.Progress != nil {
+					opts.Progress(done, opts.Requests)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := 0; i < opts.Requests && ctx.Err() == nil; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results
+}
+
+// getEcho GETs a pod's echo reply and notes the client's end of the connection.
+func getEcho(ctx context.Context, c *http.Client, dst netip.AddrPort) (EchoReply, netip.AddrPort, time.Duration, error) {
+	var reply EchoReply
+	var local netip.AddrPort
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		local, _ = netip.ParseAddrPort(info.Conn.LocalAddr().String())
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, "http://"+dst.String()+"/", nil)
+	if err != nil {
+		return reply, local, 0, err
+	}
+	req.Header.Set("Accept", "application/json")
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return reply, local, time.Since(start), err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	elapsed := time.Since(start)
+	if err != nil {
+		return reply, local, elapsed, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return reply, local, elapsed, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return reply, local, elapsed, json.Unmarshal(body, &reply)
+}
+
+// errorKind sorts a failed request into the report's kinds.
+func errorKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ErrRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return ErrReset
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return ErrTimeout
+	}
+	return ErrOther
+}
+
+func summarise(w *topology.World, client topology.HostRef, opts TrafficOptions, results []result) *TrafficReport {
+	mode := ""
+	if len(w.LoadBalancers) > 0 {
+		mode = string(w.LoadBalancers[0].TargetType)
+	}
+	r := &TrafficReport{
+		SchemaVersion: 1, Mode: mode, From: client.Name, To: cmpOr(opts.To, ToDNS), Requests: len(results),
+		ErrorsByKind: map[string]int{ErrTimeout: 0, ErrRefused: 0, ErrReset: 0, ErrOther: 0},
+		ByPod:        map[string]int{}, ByNode: map[string]int{}, ByNLBAddress: map[string]int{}, BySourceSeen: map[string]int{},
+		Expected: map[string]float64{},
+	}
+	var latencies []float64
+	nlbAddrs := map[netip.Addr]bool{}
+	for _, lb := range w.LoadBalancers {
+		for _, n := range lb.Nodes {
+			nlbAddrs[n.IP] = true
+		}
+	}
+	for _, res := range results {
+		if nlbAddrs[res.dst.Addr()] {
+			r.ByNLBAddress[res.dst.Addr().String()]++
+		}
+		if res.err != nil {
+			r.Errors++
+			r.ErrorsByKind[errorKind(res.err)]++
+			continue
+		}
+		r.ByPod[res.reply.Pod]++
+		if peer, err := netip.ParseAddrPort(res.reply.Peer); err == nil {
+			r.BySourceSeen[peer.Addr().String()]++
+		}
+		latencies = append(latencies, float64(res.latency)/float64(time.Millisecond))
+	}
+	sort.Float64s(latencies)
+	if len(latencies) > 0 {
+		r.LatencyMs = Latency{P50: round3(stat.Quantile(0.5, stat.Empirical, latencies, nil)), P99: round3(stat.Quantile(0.99, stat.Empirical, latencies, nil))}
+	}
+	return r
+}
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+func cmpOr(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+// attributeNodes counts, in instance mode, the node that received each
+// connection from the NLB, read from the NLB nodes' conntrack tables.
+func (r *TrafficReport) attributeNodes(w *topology.World, results []result) error {
+	if r.Mode != string(topology.TargetInstance) {
+		return nil
+	}
+	flows := map[string][]flow{}
+	for _, res := range results {
+		h, ok := w.HostByIP(res.dst.Addr())
+		if !ok || h.Kind != topology.KindNLB || !res.local.IsValid() {
+			continue
+		}
+		if _, read := flows[h.Name]; !read {
+			f, err := conntrackFlows(w, h.Name)
+			if err != nil {
+				return err
+			}
+			flows[h.Name] = f
+		}
+		if f, ok := findFlow(flows[h.Name], res.local, res.dst); ok {
+			if node, ok := w.HostByIP(f.replySrc.Addr()); ok {
+				n, _ := w.Node(node.Name)
+				r.ByNode[n.NodeName]++
+			}
+		}
+	}
+	return nil
+}
+
+// fit computes the distribution the installed rules predict for these
+// connections' entry addresses, and a chi-square goodness of fit of the
+// pods' counts against it. When the rules changed during the run, the fit
+// is withheld.
+func (r *TrafficReport) fit(w *topology.World, walker *ruleWalker, client topology.HostRef, results []result) error {
+	entries := map[netip.AddrPort]int{}
+	for _, res := range results {
+		if res.dst.IsValid() {
+			entries[res.dst]++
+		}
+	}
+	for dst, n := range entries {
+		first, from, err := walker.firstHop(client, dst)
+		if err != nil {
+			return err
+		}
+		share := float64(n) / float64(len(results))
+		if err := walker.pods(first, client.IP, dst, from, share, r.Expected); err != nil {
+			return err
+		}
+	}
+	changed, err := walker.changedSince()
+	if err != nil {
+		return err
+	}
+	r.RulesChanged = changed
+	var total float64
+	for _, p := range r.Expected {
+		total += p
+	}
+	var obs, exp []float64
+	served := r.Requests - r.Errors
+	for pod, p := range r.Expected {
+		if p > 0 {
+			obs = append(obs, float64(r.ByPod[pod]))
+			exp = append(exp, p/total*float64(served))
+		}
+	}
+	for pod, n := range r.ByPod {
+		if r.Expected[pod] == 0 && n > 0 {
+			r.Expected[pod] = 0 // a pod the rules never send to: the fit rejects
+			obs = append(obs, float64(n))
+			exp = append(exp, 1e-9)
+		}
+	}
+	if changed || len(exp) < 2 || served == 0 {
+		return nil
+	}
+	chi := stat.ChiSquare(obs, exp)
+	p := distuv.ChiSquared{K: float64(len(exp) - 1)}.Survival(chi)
+	chi, p = roundSig(chi), roundSig(p)
+	r.ChiSquare, r.PValue = &chi, &p
+	return nil
+}
+
+func roundSig(x float64) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 6, 64), 64)
+	return v
+}
