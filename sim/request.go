@@ -64,3 +64,13 @@ func Get(ctx context.Context, w *topology.World, fromHost, url string) (EchoRepl
 	}
 	return r, json.Unmarshal(body, &r)
 }
+
+// Traffic sends traffic from a host of the cluster: see the package-level Traffic.
+func (c *Cluster) Traffic(ctx context.Context, opts TrafficOptions) (*TrafficReport, error) {
+	return Traffic(ctx, c.World, opts)
+}
+
+// Trace traces requests from a host of the cluster: see the package-level Trace.
+func (c *Cluster) Trace(ctx context.Context, opts TrafficOptions) (*TraceReport, error) {
+	return Trace(ctx, c.World, opts)
+}

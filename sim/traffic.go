@@ -432,33 +432,53 @@ func (r *TrafficReport) fit(w *topology.World, walker *ruleWalker, client topolo
 		return err
 	}
 	r.RulesChanged = changed
-	var total float64
-	for _, p := range r.Expected {
-		total += p
-	}
-	var obs, exp []float64
-	served := r.Requests - r.Errors
-	for pod, p := range r.Expected {
-		if p > 0 {
-			obs = append(obs, float64(r.ByPod[pod]))
-			exp = append(exp, p/total*float64(served))
+	for pod := range r.ByPod {
+		if _, ok := r.Expected[pod]; !ok {
+			r.Expected[pod] = 0 // a pod the rules never send to
 		}
 	}
-	for pod, n := range r.ByPod {
-		if r.Expected[pod] == 0 && n > 0 {
-			r.Expected[pod] = 0 // a pod the rules never send to: the fit rejects
-			obs = append(obs, float64(n))
-			exp = append(exp, 1e-9)
-		}
-	}
-	if changed || len(exp) < 2 || served == 0 {
+	if changed {
 		return nil
 	}
-	chi := stat.ChiSquare(obs, exp)
-	p := distuv.ChiSquared{K: float64(len(exp) - 1)}.Survival(chi)
-	chi, p = roundSig(chi), roundSig(p)
-	r.ChiSquare, r.PValue = &chi, &p
+	if chi, p, ok := ChiSquareFit(r.ByPod, r.Expected); ok {
+		chi, p = roundSig(chi), roundSig(p)
+		r.ChiSquare, r.PValue = &chi, &p
+	}
 	return nil
+}
+
+// ChiSquareFit tests observed counts against an expected distribution
+// (probabilities, normalised over the keys that have one) with Pearson's
+// chi-square: the statistic and its p-value. A key observed but never
+// expected makes the fit fail. ok is false with fewer than two categories
+// or no observations.
+func ChiSquareFit(counts map[string]int, expected map[string]float64) (chi, p float64, ok bool) {
+	var total float64
+	served := 0
+	for _, q := range expected {
+		total += q
+	}
+	for _, n := range counts {
+		served += n
+	}
+	var obs, exp []float64
+	for key, q := range expected {
+		if q > 0 {
+			obs = append(obs, float64(counts[key]))
+			exp = append(exp, q/total*float64(served))
+		}
+	}
+	for key, n := range counts {
+		if expected[key] == 0 && n > 0 {
+			obs = append(obs, float64(n))
+			exp = append(exp, 1e-9) // never expected: the fit rejects
+		}
+	}
+	if len(exp) < 2 || served == 0 {
+		return 0, 0, false
+	}
+	chi = stat.ChiSquare(obs, exp)
+	return chi, distuv.ChiSquared{K: float64(len(exp) - 1)}.Survival(chi), true
 }
 
 func roundSig(x float64) float64 {
