@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -67,8 +66,8 @@ func Trace(ctx context.Context, w *topology.World, opts TrafficOptions) (*TraceR
 	}
 	defer ns.Close()
 	dialer := &NamespaceDialer{ns: ns, d: net.Dialer{Timeout: 5 * time.Second}}
-	res := newResolver(w, client, dialer)
-	httpc := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	res := newResolver(w, client, dialer.DialContext)
+	wk := &echoWorker{dial: dialer.DialContext, timeout: 5 * time.Second}
 	targets, _ := LoadTargets(w.Cluster.Name)
 
 	report := &TraceReport{SchemaVersion: 1}
@@ -78,7 +77,7 @@ func Trace(ctx context.Context, w *topology.World, opts TrafficOptions) (*TraceR
 		var reply EchoReply
 		var local netip.AddrPort
 		if err == nil {
-			reply, local, _, err = getEcho(ctx, httpc, dst)
+			reply, local, _, err = wk.get(ctx, dst)
 		}
 		if err != nil {
 			req.Error = err.Error()

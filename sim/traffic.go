@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,8 +10,8 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/vishvananda/netns"
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 
@@ -139,22 +141,22 @@ func (d destination) pick(ctx context.Context, r *resolver, i int) (netip.AddrPo
 // resolver asks a host's name server as glibc would, and takes the first
 // answer; with a /32 host address glibc keeps the server's order.
 type resolver struct {
-	dialer *NamespaceDialer
+	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	server string
 }
 
-func newResolver(w *topology.World, client topology.HostRef, d *NamespaceDialer) *resolver {
+func newResolver(w *topology.World, client topology.HostRef, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *resolver {
 	server := w.Cluster.Resolver.String()
 	if client.Kind == topology.KindPod {
 		if s, ok := w.Service("kube-system", "kube-dns"); ok {
 			server = s.ClusterIP.String()
 		}
 	}
-	return &resolver{dialer: d, server: net.JoinHostPort(server, "53")}
+	return &resolver{dial: dial, server: net.JoinHostPort(server, "53")}
 }
 
 func (r *resolver) first(ctx context.Context, name string) (netip.Addr, error) {
-	conn, err := r.dialer.DialContext(ctx, "udp4", r.server)
+	conn, err := r.dial(ctx, "udp4", r.server)
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -218,16 +220,16 @@ func Traffic(ctx context.Context, w *topology.World, opts TrafficOptions) (*Traf
 		return nil, err
 	}
 	defer ns.Close()
-	dialer := &NamespaceDialer{ns: ns, d: net.Dialer{Timeout: opts.Timeout}}
-	res := newResolver(w, client, dialer)
-
 	// The expectation comes from the rules installed when the run starts;
 	// if they differ at its end, the fit is withheld.
 	walker := newRuleWalker(w)
 	if err := walker.readAll(); err != nil {
 		return nil, err
 	}
-	results := runRequests(ctx, dialer, res, dest, opts)
+	results, err := runRequests(ctx, ns, w, client, dest, opts)
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -241,31 +243,41 @@ func Traffic(ctx context.Context, w *topology.World, opts TrafficOptions) (*Traf
 	return report, nil
 }
 
-// runRequests sends the requests, opts.Concurrency at a time.
-func runRequests(ctx context.Context, dialer *NamespaceDialer, res *resolver, dest destination, opts TrafficOptions) []result {
+// runRequests sends the requests, opts.Concurrency at a time. Each worker
+// locks its OS thread inside the client's namespace for its whole life, so
+// every socket it makes (DNS queries, connections) starts from the client;
+// the thread ends with the worker, never handed back in the wrong namespace.
+func runRequests(ctx context.Context, ns netns.NsHandle, w *topology.World, client topology.HostRef, dest destination, opts TrafficOptions) ([]result, error) {
 	results := make([]result, opts.Requests)
 	next := make(chan int)
 	var done int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	errs := make(chan error, opts.Concurrency)
 	for c := 0; c < opts.Concurrency; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			transport := &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: !opts.KeepAlive, MaxIdleConnsPerHost: 1}
-			defer transport.CloseIdleConnections()
-			httpc := &http.Client{Transport: transport, Timeout: opts.Timeout}
-			var keptDst netip.AddrPort
+			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+			if err := netns.Set(ns); err != nil {
+				errs <- fmt.Errorf("entering %s: %w", client.Name, err)
+				for range next {
+				}
+				return
+			}
+			d := &net.Dialer{Timeout: opts.Timeout}
+			res := newResolver(w, client, d.DialContext)
+			wk := &echoWorker{dial: d.DialContext, timeout: opts.Timeout, keepAlive: opts.KeepAlive}
+			defer wk.close()
 			for i := range next {
 				var r result
-				if opts.KeepAlive && keptDst.IsValid() {
-					r.dst = keptDst // a kept connection keeps its address
+				if opts.KeepAlive && wk.conn != nil {
+					r.dst = wk.dst // a kept connection keeps its address
 				} else {
 					r.dst, r.err = dest.pick(ctx, res, i)
-					keptDst = r.dst
 				}
 				if r.err == nil {
-					r.reply, r.local, r.latency, r.err = getEcho(ctx, httpc, r.dst)
+					r.reply, r.local, r.latency, r.err = wk.get(ctx, r.dst)
 				}
 				results[i] = r
 				mu.Lock()
@@ -282,36 +294,68 @@ func runRequests(ctx context.Context, dialer *NamespaceDialer, res *resolver, de
 	}
 	close(next)
 	wg.Wait()
-	return results
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
+		return results, nil
+	}
 }
 
-// getEcho GETs a pod's echo reply and notes the client's end of the connection.
-func getEcho(ctx context.Context, c *http.Client, dst netip.AddrPort) (EchoReply, netip.AddrPort, time.Duration, error) {
-	var reply EchoReply
-	var local netip.AddrPort
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		local, _ = netip.ParseAddrPort(info.Conn.LocalAddr().String())
-	}}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, "http://"+dst.String()+"/", nil)
+// echoWorker speaks just enough HTTP/1.1 to GET a pod's echo reply, on a
+// new connection per request or, with keepAlive, on one kept connection.
+type echoWorker struct {
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+	timeout   time.Duration
+	keepAlive bool
+	conn      net.Conn
+	br        *bufio.Reader
+	dst       netip.AddrPort
+}
+
+func (wk *echoWorker) close() {
+	if wk.conn != nil {
+		wk.conn.Close()
+		wk.conn = nil
+	}
+}
+
+func (wk *echoWorker) get(ctx context.Context, dst netip.AddrPort) (reply EchoReply, local netip.AddrPort, latency time.Duration, err error) {
+	start := time.Now()
+	defer func() {
+		latency = time.Since(start)
+		if err != nil || !wk.keepAlive {
+			wk.close()
+		}
+	}()
+	if wk.conn == nil {
+		if wk.conn, err = wk.dial(ctx, "tcp4", dst.String()); err != nil {
+			return reply, local, 0, err
+		}
+		wk.br, wk.dst = bufio.NewReader(wk.conn), dst
+	}
+	local, _ = netip.ParseAddrPort(wk.conn.LocalAddr().String())
+	wk.conn.SetDeadline(start.Add(wk.timeout))
+	connection := "close"
+	if wk.keepAlive {
+		connection = "keep-alive"
+	}
+	if _, err = fmt.Fprintf(wk.conn, "GET / HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nConnection: %s\r\n\r\n", dst, connection); err != nil {
+		return reply, local, 0, err
+	}
+	resp, err := http.ReadResponse(wk.br, nil)
 	if err != nil {
 		return reply, local, 0, err
 	}
-	req.Header.Set("Accept", "application/json")
-	start := time.Now()
-	resp, err := c.Do(req)
-	if err != nil {
-		return reply, local, time.Since(start), err
-	}
-	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	elapsed := time.Since(start)
+	resp.Body.Close()
 	if err != nil {
-		return reply, local, elapsed, err
+		return reply, local, 0, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return reply, local, elapsed, fmt.Errorf("HTTP %d", resp.StatusCode)
+		return reply, local, 0, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
-	return reply, local, elapsed, json.Unmarshal(body, &reply)
+	return reply, local, 0, json.Unmarshal(body, &reply)
 }
 
 // errorKind sorts a failed request into the report's kinds.
