@@ -49,6 +49,7 @@ network namespace named nlbsim.<cluster>.<host>.`,
 		newExplainCmd(g),
 		newTrafficCmd(g),
 		newTraceCmd(g),
+		newGraphCmd(g),
 		newVersionCmd(),
 		newSuperviseCmd(g),
 	)
