@@ -59,13 +59,3 @@ func addrPort(ip []byte, port uint16) netip.AddrPort {
 	a, _ := netip.AddrFromSlice(ip)
 	return netip.AddrPortFrom(a.Unmap(), port)
 }
-
-// findFlow returns the flow a packet from src to dst opened.
-func findFlow(flows []flow, src, dst netip.AddrPort) (flow, bool) {
-	for _, f := range flows {
-		if f.origSrc == src && f.origDst == dst {
-			return f, true
-		}
-	}
-	return flow{}, false
-}

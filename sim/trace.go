@@ -70,9 +70,17 @@ func Trace(ctx context.Context, w *topology.World, opts TrafficOptions) (*TraceR
 	wk := &echoWorker{dial: dialer.DialContext, timeout: 5 * time.Second}
 	targets, _ := LoadTargets(w.Cluster.Name)
 
-	report := &TraceReport{SchemaVersion: 1}
-	for i := 0; i < opts.Requests; i++ {
-		req := TracedRequest{ID: i + 1}
+	// Send every request first, then read each host's conntrack table once:
+	// closed connections stay there in TIME_WAIT for two minutes.
+	type sent struct {
+		dst, local netip.AddrPort
+		reply      EchoReply
+	}
+	report := &TraceReport{SchemaVersion: 1, Requests: make([]TracedRequest, opts.Requests)}
+	requests := make([]sent, opts.Requests)
+	for i := range requests {
+		req := &report.Requests[i]
+		req.ID = i + 1
 		dst, err := dest.pick(ctx, res, i)
 		var reply EchoReply
 		var local netip.AddrPort
@@ -81,23 +89,53 @@ func Trace(ctx context.Context, w *topology.World, opts TrafficOptions) (*TraceR
 		}
 		if err != nil {
 			req.Error = err.Error()
-			report.Requests = append(report.Requests, req)
 			continue
 		}
-		req.Pod = reply.Pod
-		req.Hops, err = tracePath(w, targets, client, local, dst, reply)
-		if err != nil {
+		req.Pod, requests[i] = reply.Pod, sent{dst, local, reply}
+	}
+	tables := conntrackTables{w: w, flows: map[string]map[[2]netip.AddrPort]flow{}}
+	for i, r := range requests {
+		req := &report.Requests[i]
+		if req.Error != "" {
+			continue
+		}
+		var err error
+		if req.Hops, err = tracePath(&tables, targets, client, r.local, r.dst, r.reply); err != nil {
 			return nil, err
 		}
-		report.Requests = append(report.Requests, req)
 	}
 	return report, nil
+}
+
+// conntrackTables reads each host's conntrack table once, indexed by the
+// tuple that opened each flow.
+type conntrackTables struct {
+	w     *topology.World
+	flows map[string]map[[2]netip.AddrPort]flow
+}
+
+func (c *conntrackTables) find(host string, src, dst netip.AddrPort) (flow, bool, error) {
+	table, ok := c.flows[host]
+	if !ok {
+		flows, err := conntrackFlows(c.w, host)
+		if err != nil {
+			return flow{}, false, err
+		}
+		table = make(map[[2]netip.AddrPort]flow, len(flows))
+		for _, f := range flows {
+			table[[2]netip.AddrPort{f.origSrc, f.origDst}] = f
+		}
+		c.flows[host] = table
+	}
+	f, found := table[[2]netip.AddrPort{src, dst}]
+	return f, found, nil
 }
 
 // tracePath follows one connection from the client to the pod: at each host
 // on the way, the conntrack entry it opened (if the host translates) gives
 // the packet's addresses as it left.
-func tracePath(w *topology.World, targets []topology.TargetHealth, client topology.HostRef, src, dst netip.AddrPort, reply EchoReply) ([]Hop, error) {
+func tracePath(tables *conntrackTables, targets []topology.TargetHealth, client topology.HostRef, src, dst netip.AddrPort, reply EchoReply) ([]Hop, error) {
+	w := tables.w
 	hops := []Hop{{Host: client.Name, Src: src.String(), Dst: dst.String()}}
 	at := client
 	for range 8 {
@@ -110,11 +148,11 @@ func tracePath(w *topology.World, targets []topology.TargetHealth, client topolo
 		}
 		hop := Hop{Host: next.Name, Src: src.String(), Dst: dst.String()}
 		if next.Kind == topology.KindNLB || next.Kind == topology.KindNode {
-			flows, err := conntrackFlows(w, next.Name)
+			f, found, err := tables.find(next.Name, src, dst)
 			if err != nil {
 				return nil, err
 			}
-			if f, found := findFlow(flows, src, dst); found && (f.dnat() || f.snat()) {
+			if found && (f.dnat() || f.snat()) {
 				src, dst = f.translated()
 				hop.Src, hop.Dst = src.String(), dst.String()
 				hop.NAT = &NAT{Kind: natKind(f), By: translatedBy(w, targets, next, f)}

@@ -427,24 +427,19 @@ func (r *TrafficReport) attributeNodes(w *topology.World, results []result) erro
 	if r.Mode != string(topology.TargetInstance) {
 		return nil
 	}
-	flows := map[string][]flow{}
+	tables := conntrackTables{w: w, flows: map[string]map[[2]netip.AddrPort]flow{}}
 	for _, res := range results {
 		h, ok := w.HostByIP(res.dst.Addr())
 		if !ok || h.Kind != topology.KindNLB || !res.local.IsValid() {
 			continue
 		}
-		if _, read := flows[h.Name]; !read {
-			f, err := conntrackFlows(w, h.Name)
-			if err != nil {
-				return err
-			}
-			flows[h.Name] = f
+		f, found, err := tables.find(h.Name, res.local, res.dst)
+		if err != nil {
+			return err
 		}
-		if f, ok := findFlow(flows[h.Name], res.local, res.dst); ok {
-			if node, ok := w.HostByIP(f.replySrc.Addr()); ok {
-				n, _ := w.Node(node.Name)
-				r.ByNode[n.NodeName]++
-			}
+		if node, ok := w.HostByIP(f.replySrc.Addr()); found && ok {
+			n, _ := w.Node(node.Name)
+			r.ByNode[n.NodeName]++
 		}
 	}
 	return nil
