@@ -50,6 +50,7 @@ network namespace named nlbsim.<cluster>.<host>.`,
 		newTrafficCmd(g),
 		newTraceCmd(g),
 		newGraphCmd(g),
+		newCaptureCmd(g),
 		newVersionCmd(),
 		newSuperviseCmd(g),
 	)
