@@ -133,6 +133,9 @@ func resume(ctx context.Context, w *topology.World, opts Options) (c *Cluster, d
 // build makes a new cluster: state, fabric, files, supervisor, then checks
 // every pod through the data path.
 func build(ctx context.Context, w *topology.World, opts Options) (*Cluster, error) {
+	if opts.BeforeStep == nil {
+		opts.BeforeStep = pauseHookFromEnv()
+	}
 	c := &Cluster{World: w}
 	steps := map[string]func() error{
 		"state":      func() error { return saveWorld(w) },
