@@ -51,6 +51,7 @@ network namespace named nlbsim.<cluster>.<host>.`,
 		newTraceCmd(g),
 		newGraphCmd(g),
 		newCaptureCmd(g),
+		newDoctorCmd(g),
 		newVersionCmd(),
 		newSuperviseCmd(g),
 	)
