@@ -52,6 +52,7 @@ network namespace named nlbsim.<cluster>.<host>.`,
 		newGraphCmd(g),
 		newCaptureCmd(g),
 		newDoctorCmd(g),
+		newSaveCmd(g),
 		newVersionCmd(),
 		newSuperviseCmd(g),
 	)

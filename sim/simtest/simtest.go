@@ -84,6 +84,7 @@ func Up(t testing.TB, opts ...Option) *sim.Cluster {
 		t.Fatalf("nlbsim up %s: %v", spec.Name, err)
 	}
 	t.Cleanup(func() {
+		saveIfFailed(t, spec.Name)
 		if os.Getenv("NLBSIM_KEEP") == "1" {
 			t.Logf("NLBSIM_KEEP=1: cluster %q kept (its servers end with the test: sudo nlbsim up --name %s restarts them; sudo nlbsim down --name %s removes it)", spec.Name, spec.Name, spec.Name)
 			return
