@@ -60,10 +60,20 @@ func (a *allocator) save() {
 // allocateClusterIP picks a ClusterIP for key from the service CIDR,
 // deterministically from its name, skipping addresses in use.
 func (w *World) allocateClusterIP(key string) netip.Addr {
+	return w.clusterIPFor(key, w.usedClusterIPs())
+}
+
+func (w *World) usedClusterIPs() map[netip.Addr]bool {
 	used := map[netip.Addr]bool{}
 	for _, s := range w.Services {
 		used[s.ClusterIP] = true
 	}
+	return used
+}
+
+// clusterIPFor is the ClusterIP of key: the first address not in used,
+// from a hash of key on.
+func (w *World) clusterIPFor(key string, used map[netip.Addr]bool) netip.Addr {
 	base := w.Cluster.ServiceCIDR.Addr().As4()
 	size := 1 << (32 - w.Cluster.ServiceCIDR.Bits())
 	for h := hashUint(key); ; h++ {
@@ -84,6 +94,10 @@ const (
 // allocateNodePort picks a node port for key, deterministically from its
 // name, skipping ports in use.
 func (w *World) allocateNodePort(key string) int {
+	return nodePortFor(key, w.usedNodePorts())
+}
+
+func (w *World) usedNodePorts() map[int]bool {
 	used := map[int]bool{}
 	for _, s := range w.Services {
 		used[s.HealthCheckNodePort] = true
@@ -91,6 +105,12 @@ func (w *World) allocateNodePort(key string) int {
 			used[p.NodePort] = true
 		}
 	}
+	return used
+}
+
+// nodePortFor is the node port of key: the first port not in used, from a
+// hash of key on.
+func nodePortFor(key string, used map[int]bool) int {
 	span := uint64(NodePortMax - NodePortMin + 1)
 	for h := hashUint(key); ; h++ {
 		if p := NodePortMin + int(h%span); !used[p] {

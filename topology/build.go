@@ -116,12 +116,29 @@ func build(spec Spec) (*World, error) {
 		}
 		w.addAddons()
 	}
-	w.addApp(spec)
+	var objs *manifestObjects
+	if len(spec.Manifests) > 0 {
+		var err error
+		if objs, err = parseManifests(spec.Manifests); err != nil {
+			return nil, err
+		}
+		if err := w.addManifests(objs, spec); err != nil {
+			return nil, err
+		}
+	} else {
+		w.addApp(spec)
+	}
 	if err := w.schedule(alloc); err != nil {
 		return nil, err
 	}
 	if err := w.addLoadBalancers(alloc, spec); err != nil {
+		if objs != nil {
+			return nil, objs.locate(err)
+		}
 		return nil, err
+	}
+	if objs != nil {
+		w.Warnings = append(objs.warnings, w.endpointWarnings(objs)...)
 	}
 	alloc.save()
 	return w, nil
@@ -181,18 +198,26 @@ func (w *World) addAddons() {
 	)
 }
 
+// The walkthrough's image, and the API server's default grace period.
+const (
+	appImage           = "nginx:1.21"
+	defaultGracePeriod = 30 * time.Second
+)
+
 // addApp adds the walkthrough's nginx Deployment and its LoadBalancer Service.
 func (w *World) addApp(spec Spec) {
 	w.Deployments = append(w.Deployments, Deployment{
 		Name: AppDeployment, Namespace: AppNamespace, Replicas: spec.Replicas, TemplateHash: "67dd5f77ff",
 		Labels: map[string]string{"app": "nginx"}, Serves: ServesHTTP,
-		Ports: []ContainerPort{{Port: AppPort, Protocol: "TCP"}},
+		Ports:                  []ContainerPort{{Port: AppPort, Protocol: "TCP"}},
+		Containers:             []Container{{Name: "nginx", Image: appImage}},
+		TerminationGracePeriod: defaultGracePeriod,
 	})
 	svc := Service{
 		Name: AppService, Namespace: AppNamespace, Type: "LoadBalancer", ClusterIP: appClusterIP,
 		Ports:                 []ServicePort{{Protocol: "TCP", Port: AppPort, TargetPort: fmt.Sprint(AppPort), NodePort: AppNodePort}},
 		Selector:              map[string]string{"app": "nginx"},
-		ExternalTrafficPolicy: spec.ExternalTrafficPolicy,
+		ExternalTrafficPolicy: cmp.Or(spec.ExternalTrafficPolicy, PolicyCluster),
 		SessionAffinity:       "None",
 		Annotations: map[string]string{
 			AnnotationType:       "external",
@@ -243,7 +268,7 @@ func (w *World) schedule(alloc *allocator) error {
 	for _, d := range w.Deployments {
 		for r := 0; r < d.Replicas; r++ {
 			pod := Pod{
-				Namespace: d.Namespace, Labels: d.Labels, Ports: d.Ports, Containers: 1,
+				Namespace: d.Namespace, Labels: d.Labels, Ports: d.Ports, Containers: max(1, len(d.Containers)),
 				Owner: d.Name, Serves: d.Serves, Created: w.Created,
 			}
 			var want int
@@ -263,7 +288,7 @@ func (w *World) schedule(alloc *allocator) error {
 				if d.Name == AppDeployment && d.Namespace == AppNamespace && r < len(walkthroughPods) && want == r {
 					fixed = walkthroughPods[r]
 				}
-				pod.Name = d.Name + "-" + d.TemplateHash + "-" + podSuffix(w.Spec.Name, d.Namespace+"/"+d.Name, r)
+				pod.Name = podName(d, podSuffix(w.Spec.Name, d.Namespace+"/"+d.Name, r))
 			}
 			node := -1
 			for k := 0; k < len(w.Nodes); k++ {
@@ -300,6 +325,12 @@ func (w *World) schedule(alloc *allocator) error {
 		return a.Name < b.Name
 	})
 	return nil
+}
+
+// podName names a Deployment's pod as the ReplicaSet controller does: the
+// ReplicaSet's name and a dash, cut to 58 characters, then the suffix.
+func podName(d Deployment, suffix string) string {
+	return truncate(d.Name+"-"+d.TemplateHash+"-", 58) + suffix
 }
 
 func (w *World) nodeIndex(host string) int {

@@ -30,13 +30,42 @@ const (
 	walkthroughNLBDNS  = "k8s-default-nginxnlb-4295c357fc-1463d4c43f23f992.elb.ap-northeast-2.amazonaws.com"
 )
 
+// LBCClass is the loadBalancerClass of the AWS Load Balancer Controller.
+const LBCClass = "service.k8s.aws/nlb"
+
+// HasNLB reports whether the Load Balancer Controller makes an NLB for a
+// Service: type LoadBalancer, and no class or the controller's class.
+func (s Service) HasNLB() bool {
+	return s.Type == "LoadBalancer" && (s.LoadBalancerClass == "" || s.LoadBalancerClass == LBCClass)
+}
+
+func isWalkthroughService(svc Service) bool {
+	return svc.Namespace == AppNamespace && svc.Name == AppService
+}
+
 // addLoadBalancers gives every LoadBalancer Service its NLB, with settings
-// taken from the flags, else the annotations, else the controller's defaults.
+// taken from the flags, else the annotations, else the controller's
+// defaults. The walkthrough's Service, when there, comes first: its NLB
+// nodes are nlb-a, nlb-b, nlb-c at the walkthrough's addresses; another
+// Service's are <svc>-nlb-a… (<svc>-<namespace>-nlb-a… when two Services
+// share a name).
 func (w *World) addLoadBalancers(alloc *allocator, spec Spec) error {
+	var svcs []Service
 	for _, svc := range w.Services {
-		if svc.Type != "LoadBalancer" {
-			continue
+		if svc.HasNLB() && isWalkthroughService(svc) {
+			svcs = append(svcs, svc)
 		}
+	}
+	for _, svc := range w.Services {
+		if svc.HasNLB() && !isWalkthroughService(svc) {
+			svcs = append(svcs, svc)
+		}
+	}
+	taken := map[string]bool{}
+	for _, h := range w.Hosts() {
+		taken[h.Name] = true
+	}
+	for _, svc := range svcs {
 		for _, p := range svc.Ports {
 			if p.Protocol != "TCP" {
 				return fmt.Errorf("service %s port %d: protocol %s is not supported on a load-balanced port (nlbsim models TCP only)", svc.Key(), p.Port, p.Protocol)
@@ -46,17 +75,25 @@ func (w *World) addLoadBalancers(alloc *allocator, spec Spec) error {
 		if err != nil {
 			return err
 		}
-		walkthrough := svc.Namespace == AppNamespace && svc.Name == AppService
+		walkthrough := isWalkthroughService(svc)
+		prefix := svc.Name + "-nlb-"
+		if taken[prefix+w.Subnets[0].Letter] {
+			prefix = svc.Name + "-" + svc.Namespace + "-nlb-"
+		}
 		for i, sub := range w.Subnets {
 			n := NLBNode{Letter: sub.Letter, Host: Host{Name: "nlb-" + sub.Letter, AZ: sub.AZ}}
 			if walkthrough {
 				n.IP = nlbIPs[i]
 			} else {
-				n.Name = svc.Name + "-nlb-" + sub.Letter
+				n.Name = prefix + sub.Letter
 				if n.IP, err = alloc.next(sub, "NLB "+lb.Name); err != nil {
 					return err
 				}
 			}
+			if taken[n.Name] {
+				return fmt.Errorf("service %s: the NLB node's host name %s is taken by another host", svc.Key(), n.Name)
+			}
+			taken[n.Name] = true
 			lb.Nodes = append(lb.Nodes, n)
 		}
 		if walkthrough {
@@ -66,6 +103,20 @@ func (w *World) addLoadBalancers(alloc *allocator, spec Spec) error {
 	}
 	return nil
 }
+
+// AnnotationError is a Load Balancer Controller annotation whose value the
+// controller or AWS refuses.
+type AnnotationError struct {
+	Service    string // namespace/name
+	Annotation string
+	Err        error
+}
+
+func (e *AnnotationError) Error() string {
+	return fmt.Sprintf("service %s annotation %s: %v", e.Service, e.Annotation, e.Err)
+}
+
+func (e *AnnotationError) Unwrap() error { return e.Err }
 
 func newNLB(svc Service, spec Spec) (NLB, error) {
 	ann := svc.Annotations
@@ -77,15 +128,24 @@ func newNLB(svc Service, spec Spec) (NLB, error) {
 		Service: svc.Key(),
 		Scheme:  "internal",
 	}
-	where := func(a string) string { return fmt.Sprintf("service %s annotation %s", svc.Key(), a) }
+	bad := func(a string, err error) error { return &AnnotationError{Service: svc.Key(), Annotation: a, Err: err} }
 
 	lb.TargetType = TargetInstance // the controller's --default-target-type
+	if v, ok := ann[AnnotationType]; ok {
+		switch v {
+		case "external", "nlb": // nlb: the legacy in-tree controller, instance targets
+		case "nlb-ip": // legacy: external with ip targets
+			lb.TargetType = TargetIP
+		default:
+			return lb, bad(AnnotationType, fmt.Errorf("unknown load balancer type %q (valid: external, nlb-ip, nlb)", v))
+		}
+	}
 	if v, ok := ann[AnnotationTargetType]; ok {
 		switch TargetType(v) {
 		case TargetIP, TargetInstance:
 			lb.TargetType = TargetType(v)
 		default:
-			return lb, fmt.Errorf("%s: unknown target type %q (valid: ip, instance)", where(AnnotationTargetType), v)
+			return lb, bad(AnnotationTargetType, fmt.Errorf("unknown target type %q (valid: ip, instance)", v))
 		}
 	}
 	if spec.Mode != "" {
@@ -93,32 +153,32 @@ func newNLB(svc Service, spec Spec) (NLB, error) {
 	}
 	if v, ok := ann[AnnotationScheme]; ok {
 		if v != "internal" && v != "internet-facing" {
-			return lb, fmt.Errorf("%s: unknown scheme %q (valid: internal, internet-facing)", where(AnnotationScheme), v)
+			return lb, bad(AnnotationScheme, fmt.Errorf("unknown scheme %q (valid: internal, internet-facing)", v))
 		}
 		lb.Scheme = v
 	}
 	attrs, err := parseAttributes(ann[AnnotationAttributes])
 	if err != nil {
-		return lb, fmt.Errorf("%s: %w", where(AnnotationAttributes), err)
+		return lb, bad(AnnotationAttributes, err)
 	}
 	if lb.CrossZone, err = boolAttr(attrs, "load_balancing.cross_zone.enabled", false); err != nil {
-		return lb, fmt.Errorf("%s: %w", where(AnnotationAttributes), err)
+		return lb, bad(AnnotationAttributes, err)
 	}
 	if spec.CrossZone != nil {
 		lb.CrossZone = *spec.CrossZone
 	}
 	tgAttrs, err := parseAttributes(ann[AnnotationTargetGroupAttrs])
 	if err != nil {
-		return lb, fmt.Errorf("%s: %w", where(AnnotationTargetGroupAttrs), err)
+		return lb, bad(AnnotationTargetGroupAttrs, err)
 	}
 	// AWS's default: on for instance targets, off for ip targets.
 	if lb.PreserveClientIP, err = boolAttr(tgAttrs, "preserve_client_ip.enabled", lb.TargetType == TargetInstance); err != nil {
-		return lb, fmt.Errorf("%s: %w", where(AnnotationTargetGroupAttrs), err)
+		return lb, bad(AnnotationTargetGroupAttrs, err)
 	}
 	if spec.PreserveClientIP != nil {
 		lb.PreserveClientIP = *spec.PreserveClientIP
 	}
-	if lb.HealthCheck, err = healthCheck(svc, lb.TargetType, where); err != nil {
+	if lb.HealthCheck, err = healthCheck(svc, lb.TargetType, bad); err != nil {
 		return lb, err
 	}
 	return lb, nil
@@ -126,7 +186,7 @@ func newNLB(svc Service, spec Spec) (NLB, error) {
 
 // healthCheck applies the controller's two default sets (reference nlb.md
 // §1.4) and the healthcheck annotations, with the ranges AWS accepts.
-func healthCheck(svc Service, tt TargetType, where func(string) string) (HealthCheck, error) {
+func healthCheck(svc Service, tt TargetType, bad func(string, error) error) (HealthCheck, error) {
 	hc := HealthCheck{Protocol: "TCP", Port: "traffic-port", Interval: 10 * time.Second, Timeout: 10 * time.Second,
 		HealthyThreshold: 3, UnhealthyThreshold: 3}
 	if tt == TargetInstance && svc.ExternalTrafficPolicy == PolicyLocal {
@@ -139,18 +199,18 @@ func healthCheck(svc Service, tt TargetType, where func(string) string) (HealthC
 		case "TCP", "HTTP":
 			hc.Protocol = strings.ToUpper(v)
 		default:
-			return hc, fmt.Errorf("%s: unknown protocol %q (valid: tcp, http)", where(AnnotationHealthCheckProtocol), v)
+			return hc, bad(AnnotationHealthCheckProtocol, fmt.Errorf("unknown protocol %q (valid: tcp, http)", v))
 		}
 	}
 	if v, ok := ann[AnnotationHealthCheckPort]; ok {
 		if n, err := strconv.Atoi(v); v != "traffic-port" && (err != nil || n < 1 || n > 65535) {
-			return hc, fmt.Errorf("%s: %q is neither traffic-port nor a port in 1–65535", where(AnnotationHealthCheckPort), v)
+			return hc, bad(AnnotationHealthCheckPort, fmt.Errorf("%q is neither traffic-port nor a port in 1–65535", v))
 		}
 		hc.Port = v
 	}
 	if v, ok := ann[AnnotationHealthCheckPath]; ok {
 		if !strings.HasPrefix(v, "/") {
-			return hc, fmt.Errorf("%s: path %q must start with /", where(AnnotationHealthCheckPath), v)
+			return hc, bad(AnnotationHealthCheckPath, fmt.Errorf("path %q must start with /", v))
 		}
 		hc.Path = v
 	}
@@ -164,7 +224,7 @@ func healthCheck(svc Service, tt TargetType, where func(string) string) (HealthC
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < lo || n > hi {
-			return fmt.Errorf("%s: %q must be a whole number of seconds in %d–%d", where(a), v, lo, hi)
+			return bad(a, fmt.Errorf("%q must be a whole number of seconds in %d–%d", v, lo, hi))
 		}
 		*into = time.Duration(n) * time.Second
 		return nil
@@ -176,7 +236,7 @@ func healthCheck(svc Service, tt TargetType, where func(string) string) (HealthC
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 2 || n > 10 {
-			return fmt.Errorf("%s: %q must be a whole number in 2–10", where(a), v)
+			return bad(a, fmt.Errorf("%q must be a whole number in 2–10", v))
 		}
 		*into = n
 		return nil
@@ -192,7 +252,11 @@ func healthCheck(svc Service, tt TargetType, where func(string) string) (HealthC
 		}
 	}
 	if hc.Timeout > hc.Interval {
-		return hc, fmt.Errorf("%s: timeout %s is above the interval %s", where(AnnotationHealthCheckTimeout), hc.Timeout, hc.Interval)
+		a := AnnotationHealthCheckTimeout
+		if _, ok := ann[a]; !ok {
+			a = AnnotationHealthCheckInterval
+		}
+		return hc, bad(a, fmt.Errorf("timeout %s is above the interval %s", hc.Timeout, hc.Interval))
 	}
 	return hc, nil
 }

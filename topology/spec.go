@@ -32,20 +32,25 @@ const DefaultClusterName = "myeks"
 // MaxClusterNameLen keeps namespace names short and unambiguous.
 const MaxClusterNameLen = 20
 
-// Spec is what a user asks for: the flags of `nlbsim up`. Pointer fields are
-// unset when the user did not give them, so that precedence (flag over
-// annotation over controller default) can be applied.
+// Spec is what a user asks for: the flags of `nlbsim up` and the manifests
+// of `-f`. Mode, CrossZone, PreserveClientIP and ExternalTrafficPolicy are
+// unset (empty, nil) when the user did not give them, so that precedence
+// (flag over annotation over controller default) can be applied.
 type Spec struct {
 	Name                  string
-	Mode                  TargetType // empty: the controller's choice (ip for the default world)
+	Mode                  TargetType // empty: the annotation, else the controller's default (the walkthrough's Service says ip)
 	Nodes                 int
-	Replicas              int
+	Replicas              int // of the walkthrough's nginx-deployment; unused with Manifests
 	CrossZone             *bool
 	PreserveClientIP      *bool
-	ExternalTrafficPolicy TrafficPolicy // empty: Cluster
+	ExternalTrafficPolicy TrafficPolicy // empty: the Service's own (Cluster for the walkthrough's)
 	TimeScale             float64
 	Minimal               bool
 	InstanceType          string
+	// Manifests, when given, replace the walkthrough's Deployment and
+	// Service (the add-ons stay). Their text is kept so that the world
+	// rebuilds deterministically and the state records what was applied.
+	Manifests []Manifest `json:",omitempty"`
 }
 
 // DefaultSpec is the walkthrough's cluster: SPEC §1.
@@ -89,7 +94,7 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("--name: %w", err)
 	}
 	switch s.Mode {
-	case TargetIP, TargetInstance:
+	case "", TargetIP, TargetInstance:
 	default:
 		return fmt.Errorf("--mode: unknown target type %q (valid: ip, instance)", s.Mode)
 	}
@@ -100,7 +105,7 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("--replicas: %d is negative", s.Replicas)
 	}
 	switch s.ExternalTrafficPolicy {
-	case PolicyCluster, PolicyLocal:
+	case "", PolicyCluster, PolicyLocal:
 	default:
 		return fmt.Errorf("--external-traffic-policy: unknown policy %q (valid: Cluster, Local)", s.ExternalTrafficPolicy)
 	}

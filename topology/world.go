@@ -21,6 +21,9 @@ type World struct {
 	LoadBalancers   []NLB          `json:"loadBalancers"`
 	Created         time.Time      `json:"created"`
 	NextAddress     map[string]int `json:"nextAddress"`
+	// Warnings are what building the world found questionable but valid
+	// (a Service selecting no pod, an ignored kind); they are not saved.
+	Warnings []string `json:"-"`
 }
 
 // Cluster holds the EKS cluster's identity and its fixed ranges.
@@ -115,14 +118,49 @@ const (
 
 // Deployment is a set of identical pods.
 type Deployment struct {
-	Name         string            `json:"name"`
-	Namespace    string            `json:"namespace"`
-	Replicas     int               `json:"replicas"`
-	Labels       map[string]string `json:"labels"`
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Replicas  int               `json:"replicas"`
+	Labels    map[string]string `json:"labels"` // the pod template's labels
+	// Selector is spec.selector.matchLabels when it is not Labels itself.
+	Selector     map[string]string `json:"selector,omitempty"`
 	TemplateHash string            `json:"templateHash"`
-	Ports        []ContainerPort   `json:"ports"`
+	Ports        []ContainerPort   `json:"ports"` // every container's, in order
 	Serves       string            `json:"serves"`
 	Addon        bool              `json:"addon,omitempty"`
+	// Containers name the pod template's containers and images; the pods
+	// run nlbsim's echo server whatever the image. Empty for the add-ons.
+	Containers             []Container   `json:"containers,omitempty"`
+	ReadinessProbe         *Probe        `json:"readinessProbe,omitempty"` // the first container's that has one
+	PreStop                *Hook         `json:"preStop,omitempty"`        // the first container's that has one
+	TerminationGracePeriod time.Duration `json:"terminationGracePeriod,omitempty"`
+}
+
+// Container is one container of a Deployment's pod template.
+type Container struct {
+	Name  string `json:"name"`
+	Image string `json:"image,omitempty"`
+}
+
+// Probe is a readiness probe, with the API server's defaults filled in.
+type Probe struct {
+	Handler          string        `json:"handler"`        // httpGet, tcpSocket, grpc or exec
+	Port             string        `json:"port,omitempty"` // a number or a container port name
+	Path             string        `json:"path,omitempty"`
+	InitialDelay     time.Duration `json:"initialDelay,omitempty"`
+	Period           time.Duration `json:"period"`
+	Timeout          time.Duration `json:"timeout"`
+	SuccessThreshold int           `json:"successThreshold"`
+	FailureThreshold int           `json:"failureThreshold"`
+}
+
+// Hook is a container lifecycle hook (preStop).
+type Hook struct {
+	Handler string        `json:"handler"` // exec, httpGet, tcpSocket or sleep
+	Command []string      `json:"command,omitempty"`
+	Port    string        `json:"port,omitempty"`
+	Path    string        `json:"path,omitempty"`
+	Sleep   time.Duration `json:"sleep,omitempty"` // the sleep action's duration
 }
 
 // ServicePort is one port of a Service.
@@ -146,8 +184,11 @@ type Service struct {
 	HealthCheckNodePort   int               `json:"healthCheckNodePort,omitempty"`
 	SessionAffinity       string            `json:"sessionAffinity"` // None or ClientIP
 	AffinityTimeout       int               `json:"affinityTimeoutSeconds,omitempty"`
-	Annotations           map[string]string `json:"annotations,omitempty"`
-	Addon                 bool              `json:"addon,omitempty"`
+	// LoadBalancerClass picks the controller of a LoadBalancer Service:
+	// empty or service.k8s.aws/nlb is the Load Balancer Controller.
+	LoadBalancerClass string            `json:"loadBalancerClass,omitempty"`
+	Annotations       map[string]string `json:"annotations,omitempty"`
+	Addon             bool              `json:"addon,omitempty"`
 	// Endpoints of a Service without a selector (default/kubernetes).
 	ManualEndpoints []netip.Addr `json:"manualEndpoints,omitempty"`
 }
