@@ -18,6 +18,7 @@ import (
 // place, so that what is left must be equal.
 func changeableInPlace(s topology.Spec) topology.Spec {
 	s.Mode, s.CrossZone, s.PreserveClientIP, s.ExternalTrafficPolicy, s.TimeScale = "", nil, nil, "", 0
+	s.Manifests = nil // compared as worlds: topology.CheckInPlace
 	return s
 }
 
@@ -49,6 +50,9 @@ func change(ctx context.Context, c *Cluster, w *topology.World) error {
 		flags := needsRebuild(old.Spec, w.Spec)
 		return &topology.InvalidError{Err: fmt.Errorf("cluster %q is running: changing %s needs a new cluster (nlbsim down --name %s, then up)",
 			old.Cluster.Name, strings.Join(flags, ", "), old.Cluster.Name)}
+	}
+	if err := topology.CheckInPlace(old, w); err != nil {
+		return err
 	}
 	w.SetCreated(old.Created)
 	if err := apply(ctx, c, old, w); err != nil {

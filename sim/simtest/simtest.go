@@ -104,3 +104,19 @@ func PreserveClientIP(on bool) Option { return func(s *topology.Spec) { s.Preser
 
 // TimeScale divides every AWS and Kubernetes timer by f.
 func TimeScale(f float64) Option { return func(s *topology.Spec) { s.TimeScale = f } }
+
+// Manifests gives the cluster manifests, as `up -f` does: their Deployments
+// and Services replace the walkthrough's, and the target mode and traffic
+// policy come from their annotations unless a Mode or
+// ExternalTrafficPolicy option follows this one. It panics when a file
+// cannot be read.
+func Manifests(paths ...string) Option {
+	ms, err := topology.ReadManifests(paths)
+	if err != nil {
+		panic("simtest.Manifests: " + err.Error())
+	}
+	return func(s *topology.Spec) {
+		s.Manifests = ms
+		s.Mode, s.ExternalTrafficPolicy = "", ""
+	}
+}
