@@ -40,6 +40,7 @@ network namespace named nlbsim.<cluster>.<host>.`,
 	root.PersistentFlags().StringVar(&g.name, "name", topology.DefaultClusterName, "cluster name (a DNS label of at most 20 characters)")
 	root.AddCommand(
 		newUpCmd(g),
+		newApplyCmd(g),
 		newDownCmd(g),
 		newGetCmd(g),
 		newDescribeCmd(g),

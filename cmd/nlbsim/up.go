@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/nlbsim/nlbsim/sim"
 	"github.com/nlbsim/nlbsim/topology"
@@ -20,6 +21,42 @@ type upFlags struct {
 	timeScale             float64
 	minimal, retain, fg   bool
 	instanceType          string
+	files                 []string
+}
+
+// addModeFlags adds the flags that set every LoadBalancer Service's NLB and
+// policy, over the manifests' annotations: up's and apply's.
+func addModeFlags(fl *pflag.FlagSet, f *upFlags) {
+	fl.StringVar(&f.mode, "mode", "", "NLB target type: ip or instance (default: the Service's annotation, ip in the walkthrough's)")
+	fl.BoolVar(&f.crossZone, "cross-zone", false, "enable the NLB's cross-zone load balancing (default: the annotation, else off as on AWS)")
+	fl.BoolVar(&f.preserveIP, "preserve-client-ip", false, "target group attribute preserve_client_ip.enabled (default: the annotation, else on for instance, off for ip)")
+	fl.StringVar(&f.etp, "external-traffic-policy", "", "externalTrafficPolicy of LoadBalancer Services: Cluster or Local (default: the Service's, Cluster in the walkthrough's)")
+	fl.StringSliceVarP(&f.files, "filename", "f", nil, "manifest (YAML or JSON; a directory; - for standard input) whose Namespaces, Deployments and Services replace the walkthrough's; repeatable")
+}
+
+// setModeFlags puts the mode and policy flags that were given into spec:
+// a flag beats an annotation, so one not given must stay unset.
+func setModeFlags(fl *pflag.FlagSet, f *upFlags, spec *topology.Spec) {
+	if fl.Changed("mode") {
+		spec.Mode = topology.TargetType(f.mode)
+	}
+	if fl.Changed("external-traffic-policy") {
+		spec.ExternalTrafficPolicy = topology.TrafficPolicy(f.etp)
+	}
+	if fl.Changed("cross-zone") {
+		spec.CrossZone = &f.crossZone
+	}
+	if fl.Changed("preserve-client-ip") {
+		spec.PreserveClientIP = &f.preserveIP
+	}
+}
+
+// newSpec is the spec of a new cluster before flags: the walkthrough's,
+// with mode and policy left to the annotations.
+func newSpec(name string) topology.Spec {
+	d := topology.DefaultSpec()
+	d.Name, d.Mode, d.ExternalTrafficPolicy = name, "", ""
+	return d
 }
 
 func newUpCmd(g *globalFlags) *cobra.Command {
@@ -31,10 +68,13 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// On a running cluster, the flags given change its settings and
-			// the others keep their values.
-			spec, running := d, false
-			if w, err := sim.LoadWorld(g.name); err == nil {
-				spec, running = w.Spec, true
+			// the others keep their values; manifests replace their objects.
+			spec, running := newSpec(g.name), false
+			before, err := sim.LoadWorld(g.name)
+			if err == nil {
+				spec, running = before.Spec, true
+			} else {
+				before = nil
 			}
 			spec.Name = g.name
 			fl := cmd.Flags()
@@ -43,32 +83,38 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 					apply()
 				}
 			}
-			set("mode", func() { spec.Mode = topology.TargetType(f.mode) })
 			set("nodes", func() { spec.Nodes = f.nodes })
 			set("replicas", func() { spec.Replicas = f.replicas })
-			set("external-traffic-policy", func() { spec.ExternalTrafficPolicy = topology.TrafficPolicy(f.etp) })
 			set("time-scale", func() { spec.TimeScale = f.timeScale })
 			set("minimal", func() { spec.Minimal = f.minimal })
 			set("instance-type", func() { spec.InstanceType = f.instanceType })
-			if fl.Changed("cross-zone") {
-				spec.CrossZone = &f.crossZone
+			setModeFlags(fl, f, &spec)
+			if fl.Changed("replicas") && (len(f.files) > 0 || len(spec.Manifests) > 0) {
+				return usagef("--replicas sets the walkthrough's nginx-deployment; with manifests, spec.replicas of each Deployment counts")
 			}
-			if fl.Changed("preserve-client-ip") {
-				spec.PreserveClientIP = &f.preserveIP
+			var applied []topology.Manifest
+			if len(f.files) > 0 {
+				if applied, err = topology.ReadManifests(f.files); err != nil {
+					return err
+				}
+				if running {
+					if spec, err = topology.ApplyManifests(spec, applied); err != nil {
+						return err
+					}
+				} else {
+					spec.Manifests = applied
+				}
 			}
 			if err := spec.Validate(); err != nil {
 				return &usageError{err}
 			}
-			return runUp(cmd, spec, f)
+			return runUp(cmd, spec, f, before, applied)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.mode, "mode", string(d.Mode), "NLB target type: ip or instance")
+	addModeFlags(fl, f)
 	fl.IntVar(&f.nodes, "nodes", d.Nodes, "number of worker nodes, spread round-robin over the three AZs")
-	fl.IntVar(&f.replicas, "replicas", d.Replicas, "replicas of nginx-deployment, placed round-robin over the nodes")
-	fl.BoolVar(&f.crossZone, "cross-zone", false, "enable the NLB's cross-zone load balancing (default: off, as AWS)")
-	fl.BoolVar(&f.preserveIP, "preserve-client-ip", false, "target group attribute preserve_client_ip.enabled (default: on for instance, off for ip)")
-	fl.StringVar(&f.etp, "external-traffic-policy", string(d.ExternalTrafficPolicy), "externalTrafficPolicy of LoadBalancer Services: Cluster or Local")
+	fl.IntVar(&f.replicas, "replicas", d.Replicas, "replicas of the walkthrough's nginx-deployment, placed round-robin over the nodes")
 	fl.Float64Var(&f.timeScale, "time-scale", d.TimeScale, "divide every AWS and Kubernetes timer by this factor")
 	fl.BoolVar(&f.minimal, "minimal", false, "leave out the add-ons (kubernetes and kube-dns Services, CoreDNS, control-plane ENIs)")
 	fl.BoolVar(&f.retain, "retain", false, "keep what a failed first up built, for debugging")
@@ -77,7 +123,17 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-func runUp(cmd *cobra.Command, spec topology.Spec, f *upFlags) error {
+// runUp builds the world of spec (bad input fails here, before anything is
+// touched), brings it up or changes the running one, and reports: kubectl
+// apply's lines for the manifests applied, then the cluster and its NLBs.
+func runUp(cmd *cobra.Command, spec topology.Spec, f *upFlags, before *topology.World, applied []topology.Manifest) error {
+	w, err := topology.Build(spec)
+	if err != nil {
+		return err
+	}
+	for _, warning := range w.Warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "Warning:", warning)
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -85,8 +141,11 @@ func runUp(cmd *cobra.Command, spec topology.Spec, f *upFlags) error {
 	if err != nil {
 		return err
 	}
-	w := c.World
+	w = c.World
 	out := cmd.OutOrStdout()
+	for _, line := range topology.Applied(before, w, applied) {
+		fmt.Fprintln(out, line)
+	}
 	verb := "is up"
 	switch {
 	case c.Changed:
@@ -99,7 +158,7 @@ func runUp(cmd *cobra.Command, spec topology.Spec, f *upFlags) error {
 	for _, lb := range w.LoadBalancers {
 		fmt.Fprintf(out, "NLB %s (%s targets): %s\n", lb.Name, lb.TargetType, lb.DNSName)
 	}
-	fmt.Fprintf(out, "try: sudo nlbsim exec bastion -- curl -s %s:%d\n", firstPodIP(w), topology.AppPort)
+	fmt.Fprintf(out, "try: sudo nlbsim exec bastion -- curl -s %s\n", firstPodAddr(w))
 	if !f.fg {
 		return nil
 	}
@@ -109,13 +168,20 @@ func runUp(cmd *cobra.Command, spec topology.Spec, f *upFlags) error {
 	return c.Down()
 }
 
-func firstPodIP(w *topology.World) string {
+// firstPodAddr is the address and first TCP port of the first pod that
+// runs the echo server.
+func firstPodAddr(w *topology.World) string {
 	for _, p := range w.Pods {
-		if p.Running() && p.Serves == topology.ServesHTTP {
-			return p.IP.String()
+		if !p.Running() || p.Serves != topology.ServesHTTP {
+			continue
+		}
+		for _, port := range p.Ports {
+			if port.Protocol == "TCP" {
+				return fmt.Sprintf("%s:%d", p.IP, port.Port)
+			}
 		}
 	}
-	return "<pod IP>"
+	return fmt.Sprintf("<pod IP>:%d", topology.AppPort)
 }
 
 func newDownCmd(g *globalFlags) *cobra.Command {
