@@ -209,13 +209,20 @@ func (kp kubeProxy) writeServicePort(filter, nat ruleWriter, sp servicePort, lar
 	svc, key, name, proto := sp.svc, sp.svc.Key(), sp.name, sp.protocol
 	chains := serviceChainsOf(name, proto)
 
-	// Endpoints by traffic policy (CategorizeEndpoints). Only Ready
-	// endpoints count: the world has no terminating ones. The internal
+	// Endpoints by traffic policy (CategorizeEndpoints): the Ready ones;
+	// when none is, those still serving while they terminate. The internal
 	// traffic policy is always Cluster.
 	var cluster, local []topology.Endpoint
 	for _, ep := range sp.endpoints {
 		if ep.Ready {
 			cluster = append(cluster, ep)
+		}
+	}
+	if len(cluster) == 0 {
+		for _, ep := range sp.endpoints {
+			if ep.Serving && ep.Terminating {
+				cluster = append(cluster, ep)
+			}
 		}
 	}
 	externallyAccessible := sp.port.NodePort != 0

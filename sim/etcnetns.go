@@ -17,21 +17,25 @@ const clusterDomain = "cluster.local"
 // which ip netns exec bind-mounts over /etc, so that exec behaves like a
 // shell on that host.
 func writeEtcNetns(w *topology.World) error {
-	hosts := hostsFile(w)
 	for _, h := range w.Hosts() {
-		dir := filepath.Join(etcNetnsDir, h.Namespace)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		own := fmt.Sprintf("%s\t%s\n", h.IP, hostnameOf(w, h))
-		if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts+own), 0o644); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(resolvConf(w, h)), 0o644); err != nil {
+		if err := writeEtcNetnsOf(w, h); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writeEtcNetnsOf writes one host's files.
+func writeEtcNetnsOf(w *topology.World, h topology.HostRef) error {
+	dir := filepath.Join(etcNetnsDir, h.Namespace)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	own := fmt.Sprintf("%s\t%s\n", h.IP, hostnameOf(w, h))
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hostsFile(w)+own), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(resolvConf(w, h)), 0o644)
 }
 
 // hostnameOf is the name a host calls itself.

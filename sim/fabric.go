@@ -3,9 +3,12 @@ package sim
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -76,16 +79,9 @@ func buildFabric(w *topology.World) error {
 		if err := createNamespace(h.Namespace, hostSysctls(h.Kind)); err != nil {
 			return err
 		}
-		ns, err := openNamespace(h.Namespace)
-		if err != nil {
+		if err := f.open(h); err != nil {
 			return err
 		}
-		f.nsFDs[h.Name] = ns
-		hd, err := netlink.NewHandleAt(ns)
-		if err != nil {
-			return fmt.Errorf("netlink handle in %s: %w", h.Namespace, err)
-		}
-		f.handles[h.Name] = hd
 		if err := f.linkUp(h.Name, "lo"); err != nil {
 			return err
 		}
@@ -111,6 +107,74 @@ func buildFabric(w *topology.World) error {
 		}
 	}
 	return nil
+}
+
+// open takes a netlink handle on a host's namespace.
+func (f *fabric) open(h topology.HostRef) error {
+	ns, err := openNamespace(h.Namespace)
+	if err != nil {
+		return err
+	}
+	f.nsFDs[h.Name] = ns
+	hd, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink handle in %s: %w", h.Namespace, err)
+	}
+	f.handles[h.Name] = hd
+	return nil
+}
+
+// addPodToFabric wires one new pod of a running world, as VPC CNI does
+// when kubelet starts a pod: its namespace, veth, routes and files.
+func addPodToFabric(w *topology.World, podName string) (err error) {
+	pod, err := w.Lookup(podName)
+	if err != nil {
+		return err
+	}
+	f := &fabric{w: w, handles: map[string]*netlink.Handle{}, nsFDs: map[string]netns.NsHandle{}}
+	defer f.close()
+	if err := createNamespace(pod.Namespace, hostSysctls(pod.Kind)); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			deleteNamespace(pod.Namespace)
+		}
+	}()
+	for _, host := range []string{topology.VPCHost, pod.Node, pod.Name} {
+		h, err := w.Lookup(host)
+		if err != nil {
+			return err
+		}
+		if err := f.open(h); err != nil {
+			return err
+		}
+	}
+	if err := f.linkUp(pod.Name, "lo"); err != nil {
+		return err
+	}
+	if err := f.wirePod(pod); err != nil {
+		return fmt.Errorf("wiring %s: %w", pod.Name, err)
+	}
+	return writeEtcNetnsOf(w, pod)
+}
+
+// removePodFromFabric deletes a pod's namespace (its veth goes with it, and
+// the node's route over it) and the VPC's route to it.
+func removePodFromFabric(w *topology.World, pod topology.Pod) error {
+	ns := topology.Namespace(w.Cluster.Name, pod.Name)
+	vpcNS, err := openNamespace(topology.Namespace(w.Cluster.Name, topology.VPCHost))
+	if err == nil {
+		if h, herr := netlink.NewHandleAt(vpcNS); herr == nil {
+			h.RouteDel(&netlink.Route{Dst: hostRoute(pod.IP)})
+			h.Close()
+		}
+		vpcNS.Close()
+	}
+	if err := os.RemoveAll(filepath.Join(etcNetnsDir, ns)); err != nil {
+		return err
+	}
+	return deleteNamespace(ns)
 }
 
 func (f *fabric) close() {
@@ -324,4 +388,37 @@ func teardownNamespaces(cluster string) error {
 		return fmt.Errorf("removing namespaces of %s: %s", cluster, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// setUplink takes a node's link to the VPC down or up: its instance stops
+// or starts.
+func setUplink(w *topology.World, node string, up bool) error {
+	ns, err := openNamespace(topology.Namespace(w.Cluster.Name, node))
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(uplink)
+	if err != nil {
+		return err
+	}
+	if up {
+		if err := h.LinkSetUp(l); err != nil {
+			return err
+		}
+		// The default route went with the link.
+		n, _ := w.Node(node)
+		sub, _ := w.SubnetOf(n.IP)
+		err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: sub.Gateway.AsSlice(), Flags: int(netlink.FLAG_ONLINK)})
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+		return nil
+	}
+	return h.LinkSetDown(l)
 }

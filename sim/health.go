@@ -36,9 +36,9 @@ func proxierHealthHandler() http.Handler {
 // serviceHealthHandler answers like kube-proxy's healthCheckNodePort server
 // for an externalTrafficPolicy=Local Service: any path, 200 with the count
 // of local ready endpoints, 503 when there are none.
-func serviceHealthHandler(w *topology.World, svc topology.Service, node string) http.Handler {
+func serviceHealthHandler(world func() *topology.World, svc topology.Service, node string) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		status, body := nat.HealthCheckNodePortResponse(svc.Namespace, svc.Name, nat.LocalReadyEndpoints(w, svc, node), true)
+		status, body := nat.HealthCheckNodePortResponse(svc.Namespace, svc.Name, nat.LocalReadyEndpoints(world(), svc, node), true)
 		rw.Header().Set("Content-Type", "application/json")
 		rw.Header().Set("X-Content-Type-Options", "nosniff")
 		rw.WriteHeader(status)

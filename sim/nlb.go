@@ -48,6 +48,7 @@ const (
 type targetRecord struct {
 	topology.TargetHealth
 	passes, fails int
+	drainUntil    time.Time
 }
 
 // nlbController does what the Load Balancer Controller and the NLB do:
@@ -69,8 +70,9 @@ func newNLBController(s *Supervisor) (*nlbController, error) {
 		return nil, err
 	}
 	c := &nlbController{s: s, backend: backend, targets: map[string][]*targetRecord{}}
-	for _, lb := range s.w.LoadBalancers {
-		for _, t := range s.w.Targets(lb) {
+	w := s.world()
+	for _, lb := range w.LoadBalancers {
+		for _, t := range w.Targets(lb) {
 			c.targets[lb.Name] = append(c.targets[lb.Name], &targetRecord{TargetHealth: topology.TargetHealth{
 				Target: t, State: topology.TargetInitial, Reason: reasonInitial,
 				Description: "Initial health checking in progress"}})
@@ -83,7 +85,7 @@ func newNLBController(s *Supervisor) (*nlbController, error) {
 // provisioning does: targets that pass are healthy, those that fail are
 // unhealthy; then every NLB node is programmed.
 func (c *nlbController) provision(ctx context.Context) error {
-	for _, lb := range c.s.w.LoadBalancers {
+	for _, lb := range c.s.world().LoadBalancers {
 		results := c.checkAll(ctx, lb)
 		c.mu.Lock()
 		for i, r := range c.targets[lb.Name] {
@@ -103,7 +105,7 @@ func (c *nlbController) provision(ctx context.Context) error {
 // time scale) until ctx ends.
 func (c *nlbController) run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, lb := range c.s.w.LoadBalancers {
+	for _, lb := range c.s.world().LoadBalancers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -119,7 +121,8 @@ func (c *nlbController) run(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				if c.apply(lb, results) {
+				changed := c.apply(lb, results)
+				if c.dropDrained(lb) || changed {
 					if err := c.program(); err != nil {
 						c.s.log.Printf("programming NLB %s: %v", lb.Name, err)
 					}
@@ -137,11 +140,14 @@ func (c *nlbController) apply(lb topology.NLB, results []string) bool {
 	defer c.mu.Unlock()
 	changed := false
 	for i, r := range c.targets[lb.Name] {
+		if i >= len(results) || r.State == topology.TargetDraining || r.State == topology.TargetUnused {
+			continue
+		}
 		if results[i] == "" {
 			r.passes, r.fails = r.passes+1, 0
 			if r.State != topology.TargetHealthy && r.passes >= lb.HealthCheck.HealthyThreshold {
 				r.State, r.Reason, r.Description = topology.TargetHealthy, "", ""
-				c.s.log.Printf("target %s of %s is healthy", r.Addr(), r.TargetGroup)
+				c.s.event(EventNormal, "TargetHealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is healthy")
 				changed = true
 			}
 			continue
@@ -149,11 +155,78 @@ func (c *nlbController) apply(lb topology.NLB, results []string) bool {
 		r.passes, r.fails = 0, r.fails+1
 		if r.State != topology.TargetUnhealthy && r.fails >= lb.HealthCheck.UnhealthyThreshold {
 			c.markUnhealthy(r, results[i])
-			c.s.log.Printf("target %s of %s is unhealthy: %s", r.Addr(), r.TargetGroup, results[i])
+			c.s.event(EventWarning, "TargetUnhealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unhealthy: "+r.Reason+": "+r.Description)
 			changed = true
 		}
 	}
 	return changed
+}
+
+// reconcile registers and deregisters targets as the Load Balancer
+// Controller does when endpoints or nodes change: new targets start in
+// initial; gone ones drain for the deregistration delay, then go; the
+// targets of a stopped instance are unused at once.
+func (c *nlbController) reconcile() {
+	w := c.s.world()
+	now := time.Now()
+	c.mu.Lock()
+	for _, lb := range w.LoadBalancers {
+		want := map[string]topology.Target{}
+		var order []string
+		for _, t := range w.Targets(lb) {
+			k := t.TargetGroup + "|" + t.Addr().String()
+			want[k], order = t, append(order, k)
+		}
+		for _, r := range c.targets[lb.Name] {
+			k := r.TargetGroup + "|" + r.Addr().String()
+			t, wanted := want[k]
+			delete(want, k)
+			node, _ := w.Node(t.Node)
+			switch {
+			case wanted && lb.TargetType == topology.TargetInstance && node.Stopped:
+				if r.State != topology.TargetUnused {
+					r.State, r.Reason, r.Description = topology.TargetUnused, "Target.InvalidState", "Target is in the stopped state"
+					c.s.event(EventNormal, "TargetUnused", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unused: the instance is stopped")
+				}
+			case wanted && (r.State == topology.TargetUnused || r.State == topology.TargetDraining):
+				r.State, r.Reason, r.Description, r.passes, r.fails = topology.TargetInitial, reasonInitial, "Initial health checking in progress", 0, 0
+				c.s.event(EventNormal, "TargetRegistered", "targetgroup/"+r.TargetGroup, r.Addr().String()+" registered")
+			case !wanted && r.State != topology.TargetDraining:
+				r.State, r.Reason, r.Description = topology.TargetDraining, "Target.DeregistrationInProgress", "Target deregistration is in progress"
+				r.drainUntil = now.Add(c.s.scaled(lb.DeregistrationDelay))
+				c.s.event(EventNormal, "TargetDraining", "targetgroup/"+r.TargetGroup, r.Addr().String()+" deregistered: draining for "+c.s.scaled(lb.DeregistrationDelay).String())
+			}
+		}
+		for _, k := range order {
+			if t, ok := want[k]; ok {
+				c.targets[lb.Name] = append(c.targets[lb.Name], &targetRecord{TargetHealth: topology.TargetHealth{
+					Target: t, State: topology.TargetInitial, Reason: reasonInitial, Description: "Initial health checking in progress"}})
+				c.s.event(EventNormal, "TargetRegistered", "targetgroup/"+t.TargetGroup, t.Addr().String()+" registered")
+			}
+		}
+	}
+	c.mu.Unlock()
+	if err := c.program(); err != nil {
+		c.s.log.Printf("programming NLBs: %v", err)
+	}
+}
+
+// dropDrained forgets targets whose deregistration delay has passed; it
+// reports whether any went.
+func (c *nlbController) dropDrained(lb topology.NLB) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now, kept, dropped := time.Now(), c.targets[lb.Name][:0], false
+	for _, r := range c.targets[lb.Name] {
+		if r.State == topology.TargetDraining && now.After(r.drainUntil) {
+			c.s.event(EventNormal, "TargetDeregistered", "targetgroup/"+r.TargetGroup, r.Addr().String()+" drained and deregistered")
+			dropped = true
+			continue
+		}
+		kept = append(kept, r)
+	}
+	c.targets[lb.Name] = kept
+	return dropped
 }
 
 func (c *nlbController) markUnhealthy(r *targetRecord, failure string) {
@@ -263,7 +336,7 @@ func (c *nlbController) program() error {
 	var wg sync.WaitGroup
 	errs := make([]error, 0)
 	var errMu sync.Mutex
-	for _, lb := range c.s.w.LoadBalancers {
+	for _, lb := range c.s.world().LoadBalancers {
 		healths := byLB[lb.Name]
 		for _, node := range lb.Nodes {
 			if nat.Serves(node, lb.CrossZone, healths) {
@@ -273,7 +346,7 @@ func (c *nlbController) program() error {
 			go func() {
 				defer wg.Done()
 				text := nat.NLBNodeRules(lb, node, healths)
-				if err := nat.Replace(c.backend, text, runIn(topology.Namespace(c.s.w.Cluster.Name, node.Name))); err != nil {
+				if err := nat.Replace(c.backend, text, runIn(topology.Namespace(c.s.world().Cluster.Name, node.Name))); err != nil {
 					errMu.Lock()
 					errs = append(errs, fmt.Errorf("NLB node %s: %w", node.Name, err))
 					errMu.Unlock()
@@ -292,7 +365,7 @@ func (c *nlbController) program() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(targetsFile(c.s.w.Cluster.Name), b); err != nil {
+	if err := writeFileAtomic(targetsFile(c.s.world().Cluster.Name), b); err != nil {
 		return err
 	}
 	if len(errs) > 0 {

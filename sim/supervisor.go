@@ -25,9 +25,16 @@ import (
 // control socket the CLI talks to. A socket made inside a namespace stays
 // there, so one process serves every host.
 type Supervisor struct {
-	w       *topology.World
+	worldMu sync.RWMutex
+	w       *topology.World // read through world(); replaced, never edited
 	log     *log.Logger
 	started time.Time
+
+	proxy    *proxySync
+	life     context.Context // ends when the supervisor stops: background work ends with it
+	endLife  context.CancelFunc
+	eventsMu sync.Mutex
+	changeMu sync.Mutex // one change of the living world at a time
 
 	// What depends on the Services' settings, replaced by Reload.
 	reloadMu       sync.Mutex
@@ -39,11 +46,12 @@ type Supervisor struct {
 	servingMu sync.Mutex
 	serving   map[string][]netip.Addr
 
-	mu        sync.Mutex
-	closers   []func() // DNS servers and other non-HTTP servers, run by Stop
-	servers   []*http.Server
-	listeners []net.Listener
-	handles   map[string]netns.NsHandle
+	mu         sync.Mutex
+	podServers map[string][]*http.Server // by pod name
+	closers    []func()                  // DNS servers and other non-HTTP servers, run by Stop
+	servers    []*http.Server
+	listeners  []net.Listener
+	handles    map[string]netns.NsHandle
 }
 
 // SupervisorStatus is what the control socket reports.
@@ -55,7 +63,24 @@ type SupervisorStatus struct {
 
 // NewSupervisor prepares a supervisor for a built world.
 func NewSupervisor(w *topology.World, logw io.Writer) *Supervisor {
-	return &Supervisor{w: w, log: log.New(logw, "supervisor: ", log.LstdFlags|log.Lmicroseconds), handles: map[string]netns.NsHandle{}}
+	s := &Supervisor{w: w, log: log.New(logw, "supervisor: ", log.LstdFlags|log.Lmicroseconds),
+		handles: map[string]netns.NsHandle{}, podServers: map[string][]*http.Server{}}
+	s.proxy = newProxySync(s, w)
+	s.life, s.endLife = context.WithCancel(context.Background())
+	return s
+}
+
+// world returns the live world: pods and nodes change as the cluster lives.
+func (s *Supervisor) world() *topology.World {
+	s.worldMu.RLock()
+	defer s.worldMu.RUnlock()
+	return s.w
+}
+
+func (s *Supervisor) setWorld(w *topology.World) {
+	s.worldMu.Lock()
+	s.w = w
+	s.worldMu.Unlock()
 }
 
 // servingAddresses gives each NLB DNS name the addresses the VPC resolver
@@ -70,6 +95,17 @@ func (s *Supervisor) setServing(m map[string][]netip.Addr) {
 	s.servingMu.Lock()
 	defer s.servingMu.Unlock()
 	s.serving = m
+}
+
+// sleep waits d, or less when the supervisor stops; it reports whether the
+// supervisor still runs.
+func (s *Supervisor) sleep(d time.Duration) bool {
+	select {
+	case <-s.life.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
 }
 
 // scaled divides an AWS or Kubernetes timer by the world's time scale.
@@ -97,18 +133,8 @@ func (s *Supervisor) Start() (err error) {
 		s.handles[h.Name] = ns
 	}
 	for _, p := range s.w.Pods {
-		if !p.Running() || p.Serves != topology.ServesHTTP && p.Serves != topology.ServesDNS {
-			continue
-		}
-		node, _ := s.w.Node(p.Node)
-		id := EchoReply{Pod: p.Name, Namespace: p.Namespace, PodIP: p.IP.String(), Node: node.NodeName}
-		for _, port := range p.Ports {
-			if port.Protocol != "TCP" || p.Serves == topology.ServesDNS && port.Port == 53 {
-				continue // CoreDNS's DNS port is served by the DNS server
-			}
-			if _, err := s.serveHTTP(p.Name, fmt.Sprintf("0.0.0.0:%d", port.Port), echoHandler(id)); err != nil {
-				return err
-			}
+		if err := s.servePod(s.w, p); err != nil {
+			return err
 		}
 	}
 	for _, c := range s.w.ControlPlane {
@@ -129,6 +155,45 @@ func (s *Supervisor) Start() (err error) {
 	return s.startServices()
 }
 
+// servePod starts a pod's echo servers, one per TCP container port.
+func (s *Supervisor) servePod(w *topology.World, p topology.Pod) error {
+	if !p.Running() || p.Serves != topology.ServesHTTP && p.Serves != topology.ServesDNS {
+		return nil
+	}
+	node, _ := w.Node(p.Node)
+	id := EchoReply{Pod: p.Name, Namespace: p.Namespace, PodIP: p.IP.String(), Node: node.NodeName}
+	for _, port := range p.Ports {
+		if port.Protocol != "TCP" || p.Serves == topology.ServesDNS && port.Port == 53 {
+			continue // CoreDNS's DNS port is served by the DNS server
+		}
+		srv, err := s.serveHTTP(p.Name, fmt.Sprintf("0.0.0.0:%d", port.Port), echoHandler(id))
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.podServers[p.Name] = append(s.podServers[p.Name], srv)
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// stopPodServers ends a pod's servers (its container stops) and releases
+// its namespace handle.
+func (s *Supervisor) stopPodServers(name string) {
+	s.mu.Lock()
+	servers := s.podServers[name]
+	delete(s.podServers, name)
+	ns, ok := s.handles[name]
+	delete(s.handles, name)
+	s.mu.Unlock()
+	for _, srv := range servers {
+		srv.Close()
+	}
+	if ok {
+		ns.Close()
+	}
+}
+
 // startServices starts what depends on the Services' settings: kube-proxy's
 // health-check node port servers and the NLBs (target registration, the
 // first health checks at once as the NLB's provisioning, the NLB nodes'
@@ -140,7 +205,7 @@ func (s *Supervisor) startServices() error {
 				continue
 			}
 			addr := fmt.Sprintf("0.0.0.0:%d", svc.HealthCheckNodePort)
-			srv, err := s.serveHTTP(n.Name, addr, serviceHealthHandler(s.w, svc, n.Name))
+			srv, err := s.serveHTTP(n.Name, addr, serviceHealthHandler(s.world, svc, n.Name))
 			if err != nil {
 				return err
 			}
@@ -187,7 +252,8 @@ func (s *Supervisor) Reload(w *topology.World) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	s.stopServices()
-	s.w = w
+	s.setWorld(w)
+	s.proxy.reset(w)
 	return s.startServices()
 }
 
@@ -212,6 +278,9 @@ func (s *Supervisor) serveHTTP(host, addr string, handler http.Handler) (*http.S
 
 // Stop closes every server and namespace handle.
 func (s *Supervisor) Stop() {
+	s.endLife()
+	s.changeMu.Lock() // let a change in progress finish; none starts after
+	s.changeMu.Unlock()
 	s.stopServices()
 	s.runClosers()
 	s.mu.Lock()
@@ -244,6 +313,22 @@ func (s *Supervisor) ServeControl(ctx context.Context) error {
 	mux.HandleFunc("GET /status", func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(rw).Encode(s.Status())
+	})
+	mux.HandleFunc("POST /do", func(rw http.ResponseWriter, r *http.Request) {
+		var a Action
+		err := json.NewDecoder(r.Body).Decode(&a)
+		if err == nil {
+			err = s.Do(a)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrNotFoundObject):
+			http.Error(rw, err.Error(), http.StatusNotFound)
+		case isInvalid(err):
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+		default:
+			http.Error(rw, err.Error(), http.StatusInternalServerError)
+		}
 	})
 	mux.HandleFunc("POST /reload", func(rw http.ResponseWriter, r *http.Request) {
 		w, err := LoadWorld(s.w.Cluster.Name)

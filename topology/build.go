@@ -269,7 +269,7 @@ func (w *World) schedule(alloc *allocator) error {
 		for r := 0; r < d.Replicas; r++ {
 			pod := Pod{
 				Namespace: d.Namespace, Labels: d.Labels, Ports: d.Ports, Containers: max(1, len(d.Containers)),
-				Owner: d.Name, Serves: d.Serves, Created: w.Created,
+				Owner: d.Name, TemplateHash: d.TemplateHash, Serves: d.Serves, Created: w.Created,
 			}
 			var want int
 			var fixed netip.Addr

@@ -13,6 +13,10 @@ type Endpoint struct {
 	Port  int        `json:"port"`
 	Node  string     `json:"node,omitempty"` // host name of the endpoint's node
 	Ready bool       `json:"ready"`
+	// Serving and Terminating are the EndpointSlice conditions: a pod that
+	// is shutting down keeps serving while it terminates.
+	Serving     bool `json:"serving"`
+	Terminating bool `json:"terminating,omitempty"`
 }
 
 // String is the endpoint as kube-proxy names it: ip:port.
@@ -25,7 +29,7 @@ func (w *World) Endpoints(svc Service, port ServicePort) []Endpoint {
 	if svc.Selector == nil {
 		target, _ := strconv.Atoi(port.TargetPort)
 		for _, a := range svc.ManualEndpoints {
-			out = append(out, Endpoint{IP: a, Port: target, Ready: true})
+			out = append(out, Endpoint{IP: a, Port: target, Ready: true, Serving: true})
 		}
 	}
 	for _, p := range w.Pods {
@@ -36,7 +40,9 @@ func (w *World) Endpoints(svc Service, port ServicePort) []Endpoint {
 		if !ok {
 			continue
 		}
-		out = append(out, Endpoint{Pod: p.Name, IP: p.IP, Port: target, Node: p.Node, Ready: true})
+		serving := !p.NotReady
+		out = append(out, Endpoint{Pod: p.Name, IP: p.IP, Port: target, Node: p.Node,
+			Ready: serving && !p.Terminating, Serving: serving, Terminating: p.Terminating})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out

@@ -178,6 +178,14 @@ func newNLB(svc Service, spec Spec) (NLB, error) {
 	if spec.PreserveClientIP != nil {
 		lb.PreserveClientIP = *spec.PreserveClientIP
 	}
+	lb.DeregistrationDelay = 300 * time.Second // AWS's default
+	if v, ok := tgAttrs["deregistration_delay.timeout_seconds"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 3600 {
+			return lb, bad(AnnotationTargetGroupAttrs, fmt.Errorf("deregistration_delay.timeout_seconds=%q must be a whole number of seconds in 0–3600", v))
+		}
+		lb.DeregistrationDelay = time.Duration(n) * time.Second
+	}
 	if lb.HealthCheck, err = healthCheck(svc, lb.TargetType, bad); err != nil {
 		return lb, err
 	}

@@ -71,6 +71,10 @@ type Node struct {
 	OSImage          string     `json:"osImage"`
 	KernelVersion    string     `json:"kernelVersion"`
 	ContainerRuntime string     `json:"containerRuntime"`
+	// Stopped is set while the EC2 instance is stopped; NotReady once the
+	// node controller has noticed (after the node-monitor grace period).
+	Stopped  bool `json:"stopped,omitempty"`
+	NotReady bool `json:"notReady,omitempty"`
 }
 
 // ShortName is the node name without its domain: ip-192-168-1-118.
@@ -102,10 +106,18 @@ type Pod struct {
 	HostNetwork bool              `json:"hostNetwork,omitempty"`
 	Containers  int               `json:"containers"`
 	Owner       string            `json:"owner"` // the Deployment or DaemonSet that made it
-	Phase       string            `json:"phase"` // Running or Pending
-	Reason      string            `json:"reason,omitempty"`
-	Serves      string            `json:"serves"` // http (echo server), dns, none
-	Created     time.Time         `json:"created"`
+	// TemplateHash is the pod-template-hash of the ReplicaSet that made it.
+	TemplateHash string `json:"templateHash,omitempty"`
+	Phase        string `json:"phase"` // Running or Pending
+	Reason       string `json:"reason,omitempty"`
+	Serves       string `json:"serves"` // http (echo server), dns, none
+	// NotReady is set while the pod's readiness fails or its node is NotReady.
+	NotReady bool `json:"notReady,omitempty"`
+	// Terminating is set from deletion until the pod is gone.
+	Terminating bool `json:"terminating,omitempty"`
+	// Failing is how its server fails on purpose: refuse or hang.
+	Failing string    `json:"failing,omitempty"`
+	Created time.Time `json:"created"`
 }
 
 // Running reports whether the pod has a node and an address.
@@ -134,6 +146,8 @@ type Deployment struct {
 	ReadinessProbe         *Probe        `json:"readinessProbe,omitempty"` // the first container's that has one
 	PreStop                *Hook         `json:"preStop,omitempty"`        // the first container's that has one
 	TerminationGracePeriod time.Duration `json:"terminationGracePeriod,omitempty"`
+	// NextPod counts the pods made after the world was built, for names.
+	NextPod int `json:"nextPod,omitempty"`
 }
 
 // Container is one container of a Deployment's pod template.
@@ -216,15 +230,17 @@ type NLBNode struct {
 // NLB is a Network Load Balancer made by the Load Balancer Controller for one
 // LoadBalancer Service.
 type NLB struct {
-	Name             string      `json:"name"`
-	DNSName          string      `json:"dnsName"`
-	Service          string      `json:"service"` // namespace/name
-	Scheme           string      `json:"scheme"`
-	TargetType       TargetType  `json:"targetType"`
-	CrossZone        bool        `json:"crossZone"`
-	PreserveClientIP bool        `json:"preserveClientIP"`
-	HealthCheck      HealthCheck `json:"healthCheck"`
-	Nodes            []NLBNode   `json:"nodes"`
+	Name             string     `json:"name"`
+	DNSName          string     `json:"dnsName"`
+	Service          string     `json:"service"` // namespace/name
+	Scheme           string     `json:"scheme"`
+	TargetType       TargetType `json:"targetType"`
+	CrossZone        bool       `json:"crossZone"`
+	PreserveClientIP bool       `json:"preserveClientIP"`
+	// DeregistrationDelay is how long a deregistered target drains.
+	DeregistrationDelay time.Duration `json:"deregistrationDelay"`
+	HealthCheck         HealthCheck   `json:"healthCheck"`
+	Nodes               []NLBNode     `json:"nodes"`
 }
 
 // SetCreated stamps the world and its pods with the time the cluster came up.

@@ -120,3 +120,6 @@ func Manifests(paths ...string) Option {
 		s.Mode, s.ExternalTrafficPolicy = "", ""
 	}
 }
+
+// InstanceType sets the nodes' EC2 instance type (their VPC CNI pod limit).
+func InstanceType(t string) Option { return func(s *topology.Spec) { s.InstanceType = t } }

@@ -1,0 +1,432 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/nlbsim/nlbsim/nat"
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// Kubernetes' timers for node failure, divided by the time scale.
+const (
+	nodeMonitorGracePeriod = 40 * time.Second  // kube-controller-manager's default
+	podEvictionTimeout     = 300 * time.Second // the not-ready toleration pods get
+	defaultGracePeriod     = 30 * time.Second  // terminationGracePeriodSeconds
+)
+
+// ErrNotFoundObject says a named object does not exist.
+var ErrNotFoundObject = errors.New("not found")
+
+// change edits the live world under the change lock: fn edits a copy, which
+// is saved and becomes the world; then endpoints propagate.
+func (s *Supervisor) change(fn func(w *topology.World) error) error {
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	if s.life.Err() != nil {
+		return errors.New("the supervisor is stopping")
+	}
+	w := s.world().Clone()
+	if err := fn(w); err != nil {
+		return err
+	}
+	if err := saveWorld(w); err != nil {
+		return err
+	}
+	s.setWorld(w)
+	s.endpointsChanged()
+	return nil
+}
+
+// endpointsChanged tells kube-proxy on every node and the Load Balancer
+// Controller that endpoints or nodes changed.
+func (s *Supervisor) endpointsChanged() {
+	s.proxy.request()
+	if s.nlb != nil {
+		s.nlb.reconcile()
+	}
+}
+
+// startPod wires a new running pod and starts its server; it is Ready once
+// its server listens (pods without a readiness probe are Ready when their
+// container starts).
+func (s *Supervisor) startPod(w *topology.World, name string) error {
+	if err := addPodToFabric(w, name); err != nil {
+		return err
+	}
+	ns, err := openNamespace(topology.Namespace(w.Cluster.Name, name))
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.handles[name] = ns
+	s.mu.Unlock()
+	p, _ := w.Pod(name)
+	return s.servePod(w, *p)
+}
+
+// Scale sets a Deployment's replicas: new pods are scheduled, wired and
+// started; surplus pods terminate.
+func (s *Supervisor) Scale(namespace, name string, replicas int) error {
+	if replicas < 0 {
+		return &topology.InvalidError{Err: fmt.Errorf("--replicas: %d is negative", replicas)}
+	}
+	var victims, started []string
+	err := s.change(func(w *topology.World) error {
+		d, ok := w.Deployment(namespace, name)
+		if !ok {
+			return fmt.Errorf("deployment %s/%s: %w", namespace, name, ErrNotFoundObject)
+		}
+		all, _, _ := w.LivePods(d)
+		d.Replicas = replicas
+		for i := all; i < replicas; i++ {
+			p, err := w.NewPod(namespace, name, time.Now().UTC())
+			if err != nil {
+				return err
+			}
+			if p.Running() {
+				if err := s.startPod(w, p.Name); err != nil {
+					return err
+				}
+				started = append(started, p.Name)
+			} else {
+				s.event(EventWarning, "FailedScheduling", "pod/"+p.Name, p.Reason)
+			}
+		}
+		victims = w.ScaleDownVictims(d, replicas)
+		for _, v := range victims {
+			p, _ := w.Pod(v)
+			p.Terminating = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.event(EventNormal, "ScalingReplicaSet", "deployment/"+name, fmt.Sprintf("Scaled to %d replicas", replicas))
+	for _, p := range started {
+		s.event(EventNormal, "Started", "pod/"+p, "Started container")
+	}
+	for _, v := range victims {
+		go s.finishTermination(v)
+	}
+	return nil
+}
+
+// DeletePod terminates a pod; its Deployment replaces it with a new pod
+// (new name, new address), placed as the scheduler spreads pods.
+func (s *Supervisor) DeletePod(name string) error {
+	var replacement string
+	err := s.change(func(w *topology.World) error {
+		p, ok := w.Pod(name)
+		if !ok || p.Terminating {
+			return fmt.Errorf("pod %q: %w", name, ErrNotFoundObject)
+		}
+		p.Terminating = true
+		if _, ok := w.Deployment(p.Namespace, p.Owner); !ok {
+			return nil
+		}
+		np, err := w.NewPod(p.Namespace, p.Owner, time.Now().UTC())
+		if err != nil {
+			return err
+		}
+		if np.Running() {
+			if err := s.startPod(w, np.Name); err != nil {
+				return err
+			}
+		}
+		replacement = np.Name
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.event(EventNormal, "Killing", "pod/"+name, "Stopping container (terminating: removed from endpoints)")
+	if replacement != "" {
+		s.event(EventNormal, "SuccessfulCreate", "replicaset", "Created pod: "+replacement)
+	}
+	go s.finishTermination(name)
+	return nil
+}
+
+// finishTermination runs a terminating pod's end: its preStop hook's sleep
+// (the pod keeps serving meanwhile), then its server stops and it goes.
+func (s *Supervisor) finishTermination(name string) {
+	w := s.world()
+	p, ok := w.Pod(name)
+	if !ok {
+		return
+	}
+	if d, ok := w.Deployment(p.Namespace, p.Owner); ok && d.PreStop != nil && d.PreStop.Sleep > 0 {
+		if !s.sleep(s.scaled(d.PreStop.Sleep)) {
+			return
+		}
+	}
+	s.stopPodServers(name)
+	pod := *p
+	err := s.change(func(w *topology.World) error {
+		w.RemovePod(name)
+		placed, err := w.SchedulePending()
+		for _, n := range placed {
+			if err := s.startPod(w, n); err != nil {
+				return err
+			}
+		}
+		return err
+	})
+	if err != nil {
+		s.event(EventWarning, "FailedKilling", "pod/"+name, err.Error())
+		return
+	}
+	if err := removePodFromFabric(w, pod); err != nil {
+		s.event(EventWarning, "FailedKilling", "pod/"+name, err.Error())
+		return
+	}
+	s.event(EventNormal, "Deleted", "pod/"+name, "pod is gone")
+}
+
+// FailPod makes a pod's server refuse connections or stop answering, with
+// a rule in the pod's own namespace (the kernel does it, as a crashed or
+// hung process would look). The pod stays Ready unless its manifest has a
+// readiness probe.
+func (s *Supervisor) FailPod(name, how string) error {
+	if how != "refuse" && how != "hang" {
+		return &topology.InvalidError{Err: fmt.Errorf("--how: %q is neither refuse nor hang", how)}
+	}
+	return s.setFailing(name, how)
+}
+
+// RecoverPod undoes FailPod.
+func (s *Supervisor) RecoverPod(name string) error { return s.setFailing(name, "") }
+
+func (s *Supervisor) setFailing(name, how string) error {
+	w := s.world()
+	p, ok := w.Pod(name)
+	if !ok || !p.Running() {
+		return fmt.Errorf("pod %q: %w", name, ErrNotFoundObject)
+	}
+	backend, err := nat.DetectBackend()
+	if err != nil {
+		return err
+	}
+	if err := nat.Replace(backend, failRules(*p, how), runIn(topology.Namespace(w.Cluster.Name, name))); err != nil {
+		return err
+	}
+	err = s.change(func(w *topology.World) error {
+		p, _ := w.Pod(name)
+		p.Failing = how
+		return nil
+	})
+	if how == "" {
+		s.event(EventNormal, "Recovered", "pod/"+name, "the server answers again")
+	} else {
+		s.event(EventWarning, "Failing", "pod/"+name, "the server "+map[string]string{"refuse": "refuses connections", "hang": "stops answering"}[how])
+	}
+	return err
+}
+
+// failRules is a pod's filter table: its serving ports reset or drop new
+// connections.
+func failRules(p topology.Pod, how string) string {
+	text := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+	for _, port := range p.Ports {
+		if port.Protocol != "TCP" || how == "" {
+			continue
+		}
+		verdict := "DROP"
+		if how == "refuse" {
+			verdict = "REJECT --reject-with tcp-reset"
+		}
+		text += fmt.Sprintf("-A INPUT -p tcp -m tcp --dport %d -m comment --comment \"nlbsim fail pod --how %s\" -j %s\n", port.Port, how, verdict)
+	}
+	return text + "COMMIT\n"
+}
+
+// StopNode stops a node's instance: it leaves the network at once (its
+// NLB target turns unused); after the node-monitor grace period it is
+// NotReady and its pods' endpoints go not ready; after the eviction
+// timeout its pods are replaced elsewhere.
+func (s *Supervisor) StopNode(name string) error {
+	n, err := s.nodeNamed(name)
+	if err != nil {
+		return err
+	}
+	if err := setUplink(s.world(), n.Name, false); err != nil {
+		return err
+	}
+	if err := s.change(func(w *topology.World) error {
+		for i := range w.Nodes {
+			if w.Nodes[i].Name == n.Name {
+				w.Nodes[i].Stopped = true
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	s.event(EventNormal, "Stopped", "node/"+n.NodeName, "the instance is stopped")
+	go s.watchStoppedNode(n.Name)
+	return nil
+}
+
+func (s *Supervisor) watchStoppedNode(node string) {
+	stillStopped := func() bool { n, _ := s.world().Node(node); return n.Stopped }
+	if !s.sleep(s.scaled(nodeMonitorGracePeriod)) || !stillStopped() {
+		return
+	}
+	s.change(func(w *topology.World) error {
+		for i := range w.Nodes {
+			if w.Nodes[i].Name == node {
+				w.Nodes[i].NotReady = true
+			}
+		}
+		for i := range w.Pods {
+			if w.Pods[i].Node == node {
+				w.Pods[i].NotReady = true
+			}
+		}
+		return nil
+	})
+	n, _ := s.world().Node(node)
+	s.event(EventWarning, "NodeNotReady", "node/"+n.NodeName, "Node is not ready: kubelet stopped posting node status")
+	if !s.sleep(s.scaled(podEvictionTimeout)) || !stillStopped() {
+		return
+	}
+	for _, p := range s.world().PodsOn(node) {
+		if p.Owner != "" && !p.Terminating {
+			s.event(EventWarning, "TaintManagerEviction", "pod/"+p.Name, "Evicting pod: its node is not ready")
+			s.DeletePod(p.Name)
+		}
+	}
+}
+
+// StartNode starts a stopped node again.
+func (s *Supervisor) StartNode(name string) error {
+	n, err := s.nodeNamed(name)
+	if err != nil {
+		return err
+	}
+	if err := setUplink(s.world(), n.Name, true); err != nil {
+		return err
+	}
+	if err := s.change(func(w *topology.World) error {
+		for i := range w.Nodes {
+			if w.Nodes[i].Name == n.Name {
+				w.Nodes[i].Stopped, w.Nodes[i].NotReady = false, false
+			}
+		}
+		for i := range w.Pods {
+			if w.Pods[i].Node == n.Name {
+				w.Pods[i].NotReady = false
+			}
+		}
+		placed, err := w.SchedulePending()
+		for _, p := range placed {
+			if err := s.startPod(w, p); err != nil {
+				return err
+			}
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	s.event(EventNormal, "NodeReady", "node/"+n.NodeName, "the instance is running; the node is Ready")
+	return nil
+}
+
+func (s *Supervisor) nodeNamed(name string) (topology.Node, error) {
+	w := s.world()
+	h, err := w.Lookup(name)
+	if err != nil || h.Kind != topology.KindNode {
+		return topology.Node{}, fmt.Errorf("node %q: %w", name, ErrNotFoundObject)
+	}
+	n, _ := w.Node(h.Name)
+	return n, nil
+}
+
+// RolloutRestart replaces a Deployment's pods with pods of a new template,
+// as the Deployment controller does with maxSurge and maxUnavailable 25%:
+// up to maxSurge new pods at a time, each old pod terminated once enough
+// new ones are Ready.
+func (s *Supervisor) RolloutRestart(namespace, name string) error {
+	var replicas int
+	err := s.change(func(w *topology.World) error {
+		d, ok := w.Deployment(namespace, name)
+		if !ok {
+			return fmt.Errorf("deployment %s/%s: %w", namespace, name, ErrNotFoundObject)
+		}
+		d.TemplateHash = topologyHash(d.TemplateHash)
+		replicas = d.Replicas
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	surge := int(math.Ceil(0.25 * float64(replicas)))
+	unavailable := int(math.Floor(0.25 * float64(replicas)))
+	s.event(EventNormal, "ScalingReplicaSet", "deployment/"+name, fmt.Sprintf("rollout restart: maxSurge %d, maxUnavailable %d", surge, unavailable))
+	go s.rollOut(namespace, name, max(surge, 1))
+	return nil
+}
+
+func (s *Supervisor) rollOut(namespace, name string, step int) {
+	for {
+		w := s.world()
+		d, ok := w.Deployment(namespace, name)
+		if !ok {
+			return
+		}
+		old := w.OldPods(d)
+		if len(old) == 0 {
+			s.event(EventNormal, "RolloutComplete", "deployment/"+name, "every pod runs the new template")
+			return
+		}
+		n := min(step, len(old))
+		var started []string
+		err := s.change(func(w *topology.World) error {
+			for i := 0; i < n; i++ {
+				p, err := w.NewPod(namespace, name, time.Now().UTC())
+				if err != nil {
+					return err
+				}
+				if p.Running() {
+					if err := s.startPod(w, p.Name); err != nil {
+						return err
+					}
+					started = append(started, p.Name)
+				}
+			}
+			for _, v := range old[:n] {
+				p, _ := w.Pod(v)
+				p.Terminating = true
+			}
+			return nil
+		})
+		if err != nil {
+			s.event(EventWarning, "RolloutFailed", "deployment/"+name, err.Error())
+			return
+		}
+		for _, p := range started {
+			s.event(EventNormal, "Started", "pod/"+p, "Started container (new template)")
+		}
+		for _, v := range old[:n] {
+			s.finishTermination(v)
+		}
+	}
+}
+
+// topologyHash derives the next pod-template-hash.
+func topologyHash(prev string) string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	b := []byte(prev)
+	for i := len(b) - 1; i >= 0; i-- {
+		j := 0
+		for j < len(alphabet) && alphabet[j] != b[i] {
+			j++
+		}
+		b[i] = alphabet[(j+7)%len(alphabet)]
+	}
+	return string(b)
+}
