@@ -265,3 +265,46 @@ func TestRolloutRestartReplacesEveryPod(t *testing.T) {
 	assert.Zero(t, report.Errors)
 	assert.Len(t, report.ByPod, 3)
 }
+
+// With a readiness probe, a failing pod leaves the endpoints after the
+// failure threshold, and new connections stop failing.
+func TestReadinessProbeRemovesAFailedPod(t *testing.T) {
+	c := simtest.Up(t, simtest.Manifests("testdata/readiness.yaml"), simtest.TimeScale(50))
+	failed, err := c.World.Lookup("pod-2")
+	require.NoError(t, err)
+	do(t, c, sim.Action{Verb: "fail-pod", Name: "pod-2", How: "hang"})
+	eventually(t, 5*time.Second, "the failed pod to leave every node's rules", func() bool {
+		w := liveWorld(t, c)
+		for _, n := range w.Nodes {
+			for _, r := range svcRules(t, w, n.Name) {
+				if strings.Contains(r, failed.IP.String()+":") {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	report := simtest.Traffic(t, c, sim.TrafficOptions{Requests: 60, Concurrency: 4, To: "192.168.2.146:32392"})
+	assert.Zero(t, report.Errors, "%v", report.ErrorsByKind)
+	assert.Zero(t, report.ByPod[failed.Name])
+	do(t, c, sim.Action{Verb: "recover-pod", Name: "pod-2"})
+	eventually(t, 5*time.Second, "the recovered pod back in the rules", func() bool {
+		return len(svcRules(t, liveWorld(t, c), "node-1")) == 3
+	})
+}
+
+// traffic --chaos deletes a pod mid-run: errors are reported over time and
+// the fit is withheld, since the rules changed.
+func TestChaosDuringTraffic(t *testing.T) {
+	c := simtest.Up(t, simtest.TimeScale(50))
+	chaos, err := sim.ParseChaos("delete-pod:pod-3@30%")
+	require.NoError(t, err)
+	report := simtest.Traffic(t, c, sim.TrafficOptions{Requests: 300, Concurrency: 4, Chaos: &chaos})
+	assert.Len(t, report.ErrorsOverTime, 10)
+	assert.True(t, report.RulesChanged)
+	assert.Nil(t, report.PValue)
+	_, err = sim.ParseChaos("explode@10%")
+	assert.ErrorContains(t, err, `unknown action "explode"`)
+	_, err = sim.ParseChaos("rollout@150%")
+	assert.ErrorContains(t, err, "percentage")
+}

@@ -174,6 +174,7 @@ func (s *Supervisor) servePod(w *topology.World, p topology.Pod) error {
 		s.podServers[p.Name] = append(s.podServers[p.Name], srv)
 		s.mu.Unlock()
 	}
+	go s.probeReadiness(w, p)
 	return nil
 }
 

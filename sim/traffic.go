@@ -44,6 +44,9 @@ type TrafficOptions struct {
 	Timeout     time.Duration
 	// Progress, when set, is called after each request.
 	Progress func(done, total int)
+	// Chaos, when set, changes the cluster once its share of the requests
+	// has been sent; errors are then reported over time.
+	Chaos *Chaos
 }
 
 // TrafficReport is SPEC §4's traffic document.
@@ -64,6 +67,10 @@ type TrafficReport struct {
 	PValue        *float64           `json:"pValue"`
 	RulesChanged  bool               `json:"rulesChanged"`
 	LatencyMs     Latency            `json:"latencyMs"`
+	// With --chaos: what happened when, and failed requests per tenth of
+	// the run (in request order).
+	Chaos          string `json:"chaos,omitempty"`
+	ErrorsOverTime []int  `json:"errorsOverTime,omitempty"`
 }
 
 // Latency summarises request times.
@@ -234,6 +241,15 @@ func Traffic(ctx context.Context, w *topology.World, opts TrafficOptions) (*Traf
 		return nil, err
 	}
 	report := summarise(w, client, opts, results)
+	if opts.Chaos != nil {
+		report.Chaos = opts.Chaos.Spec
+		report.ErrorsOverTime = make([]int, 10)
+		for i, res := range results {
+			if res.err != nil {
+				report.ErrorsOverTime[i*10/len(results)]++
+			}
+		}
+	}
 	if err := report.attributeNodes(w, results); err != nil {
 		return nil, err
 	}
@@ -251,6 +267,11 @@ func runRequests(ctx context.Context, ns netns.NsHandle, w *topology.World, clie
 	results := make([]result, opts.Requests)
 	next := make(chan int)
 	var done int
+	var chaos *chaosTrigger
+	if opts.Chaos != nil {
+		chaos = &chaosTrigger{c: *opts.Chaos, cluster: w.Cluster.Name, total: opts.Requests}
+		chaos.observe(ctx, 0)
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make(chan error, opts.Concurrency)
@@ -285,6 +306,7 @@ func runRequests(ctx context.Context, ns netns.NsHandle, w *topology.World, clie
 				if opts.Progress != nil {
 					opts.Progress(done, opts.Requests)
 				}
+				chaos.observe(ctx, done)
 				mu.Unlock()
 			}
 		}()
@@ -298,8 +320,11 @@ func runRequests(ctx context.Context, ns netns.NsHandle, w *topology.World, clie
 	case err := <-errs:
 		return nil, err
 	default:
-		return results, nil
 	}
+	if chaos != nil && chaos.err != nil {
+		return nil, fmt.Errorf("--chaos %s: %w", chaos.c.Spec, chaos.err)
+	}
+	return results, nil
 }
 
 // echoWorker speaks just enough HTTP/1.1 to GET a pod's echo reply, on a

@@ -17,6 +17,7 @@ import (
 
 type trafficFlags struct {
 	opts         sim.TrafficOptions
+	chaos        string
 	alpha        float64
 	failOnErrors bool
 	output       string
@@ -25,7 +26,7 @@ type trafficFlags struct {
 func newTrafficCmd(g *globalFlags) *cobra.Command {
 	f := &trafficFlags{}
 	cmd := &cobra.Command{
-		Use:   "traffic [-n N] [-c C] [--from HOST] [--to dns|IP:PORT|clusterip|nodeport] [--keepalive] [--alpha A] [--fail-on-errors]",
+		Use:   "traffic [-n N] [-c C] [--from HOST] [--to dns|IP:PORT|clusterip|nodeport] [--keepalive] [--chaos SPEC] [--alpha A] [--fail-on-errors]",
 		Short: "Send N connections with an HTTP GET each and report where they went, against what the rules predict",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -37,6 +38,13 @@ func newTrafficCmd(g *globalFlags) *cobra.Command {
 			}
 			if f.output != "table" && f.output != "json" {
 				return usagef("-o: unknown format %q (valid: table, json)", f.output)
+			}
+			if f.chaos != "" {
+				c, err := sim.ParseChaos(f.chaos)
+				if err != nil {
+					return err
+				}
+				f.opts.Chaos = &c
 			}
 			w, err := sim.LoadWorld(g.name)
 			if err != nil {
@@ -80,6 +88,7 @@ func newTrafficCmd(g *globalFlags) *cobra.Command {
 	fl.BoolVar(&f.opts.KeepAlive, "keepalive", false, "reuse connections (kube-proxy balances connections, not requests)")
 	fl.Float64Var(&f.alpha, "alpha", 0, "exit 1 when the chi-square test rejects the fit at this level (e.g. 1e-4)")
 	fl.BoolVar(&f.failOnErrors, "fail-on-errors", false, "exit 1 when any request failed")
+	fl.StringVar(&f.chaos, "chaos", "", "change the cluster during the run: delete-pod[:POD]@P%, fail-pod[:POD]@P%, rollout@P%, stop-node[:NODE]@P%, scale:N@P%")
 	fl.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
@@ -105,6 +114,13 @@ func writeTrafficTable(out io.Writer, r *sim.TrafficReport, alpha float64) {
 		section(out, "NODE THAT RECEIVED THE NLB'S PACKET", r.ByNode, served, nil)
 	}
 	section(out, "SOURCE IP THE POD SAW", r.BySourceSeen, served, nil)
+	if r.Chaos != "" {
+		fmt.Fprintf(out, "\nchaos %s — failed requests per tenth of the run:", r.Chaos)
+		for _, n := range r.ErrorsOverTime {
+			fmt.Fprintf(out, " %d", n)
+		}
+		fmt.Fprintln(out)
+	}
 	fmt.Fprintln(out)
 	switch {
 	case r.RulesChanged:
