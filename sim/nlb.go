@@ -320,6 +320,10 @@ func failureKind(err error) string {
 func (c *nlbController) program() error {
 	c.programMu.Lock()
 	defer c.programMu.Unlock()
+	start := time.Now()
+	defer func() {
+		c.s.event(EventNormal, "NLBProgrammed", "nlb", fmt.Sprintf("NLB nodes reprogrammed in %d ms", time.Since(start).Milliseconds()))
+	}()
 	c.mu.Lock()
 	byLB := map[string][]topology.TargetHealth{}
 	var all []topology.TargetHealth
