@@ -257,11 +257,7 @@ func (s *Supervisor) StopNode(name string) error {
 		return err
 	}
 	if err := s.change(func(w *topology.World) error {
-		for i := range w.Nodes {
-			if w.Nodes[i].Name == n.Name {
-				w.Nodes[i].Stopped = true
-			}
-		}
+		editNode(w, n.Name, func(n *topology.Node) { n.Stopped = true })
 		return nil
 	}); err != nil {
 		return err
@@ -277,16 +273,7 @@ func (s *Supervisor) watchStoppedNode(node string) {
 		return
 	}
 	s.change(func(w *topology.World) error {
-		for i := range w.Nodes {
-			if w.Nodes[i].Name == node {
-				w.Nodes[i].NotReady = true
-			}
-		}
-		for i := range w.Pods {
-			if w.Pods[i].Node == node {
-				w.Pods[i].NotReady = true
-			}
-		}
+		editNode(w, node, func(n *topology.Node) { n.NotReady = true })
 		return nil
 	})
 	n, _ := s.world().Node(node)
@@ -312,16 +299,7 @@ func (s *Supervisor) StartNode(name string) error {
 		return err
 	}
 	if err := s.change(func(w *topology.World) error {
-		for i := range w.Nodes {
-			if w.Nodes[i].Name == n.Name {
-				w.Nodes[i].Stopped, w.Nodes[i].NotReady = false, false
-			}
-		}
-		for i := range w.Pods {
-			if w.Pods[i].Node == n.Name {
-				w.Pods[i].NotReady = false
-			}
-		}
+		editNode(w, n.Name, func(n *topology.Node) { n.Stopped, n.NotReady = false, false })
 		placed, err := w.SchedulePending()
 		for _, p := range placed {
 			if err := s.startPod(w, p); err != nil {
@@ -334,6 +312,20 @@ func (s *Supervisor) StartNode(name string) error {
 	}
 	s.event(EventNormal, "NodeReady", "node/"+n.NodeName, "the instance is running; the node is Ready")
 	return nil
+}
+
+// editNode edits a node of a world; its pods' readiness follows the node's.
+func editNode(w *topology.World, name string, edit func(*topology.Node)) {
+	for i := range w.Nodes {
+		if w.Nodes[i].Name == name {
+			edit(&w.Nodes[i])
+			for j := range w.Pods {
+				if w.Pods[j].Node == name {
+					w.Pods[j].NotReady = w.Nodes[i].NotReady
+				}
+			}
+		}
+	}
 }
 
 func (s *Supervisor) nodeNamed(name string) (topology.Node, error) {

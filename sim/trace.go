@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/nlbsim/nlbsim/nat"
 	"github.com/nlbsim/nlbsim/topology"
@@ -49,25 +48,14 @@ func Trace(ctx context.Context, w *topology.World, opts TrafficOptions) (*TraceR
 	if opts.Requests < 1 {
 		return nil, &topology.InvalidError{Err: fmt.Errorf("-n must be at least 1 (got %d)", opts.Requests)}
 	}
-	if opts.From == "" {
-		opts.From = "bastion"
-	}
-	client, err := w.Lookup(opts.From)
-	if err != nil {
-		return nil, &topology.InvalidError{Err: fmt.Errorf("--from: %w", err)}
-	}
-	dest, err := resolveDestination(w, client, opts.To)
-	if err != nil {
-		return nil, err
-	}
-	ns, err := openNamespace(client.Namespace)
+	client, dest, ns, err := openClient(w, &opts)
 	if err != nil {
 		return nil, err
 	}
 	defer ns.Close()
-	dialer := &NamespaceDialer{ns: ns, d: net.Dialer{Timeout: 5 * time.Second}}
+	dialer := &NamespaceDialer{ns: ns, d: net.Dialer{Timeout: opts.Timeout}}
 	res := newResolver(w, client, dialer.DialContext)
-	wk := &echoWorker{dial: dialer.DialContext, timeout: 5 * time.Second}
+	wk := &echoWorker{dial: dialer.DialContext, timeout: opts.Timeout}
 	targets, _ := LoadTargets(w.Cluster.Name)
 
 	// Send every request first, then read each host's conntrack table once:

@@ -136,6 +136,25 @@ func resolveDestination(w *topology.World, client topology.HostRef, to string) (
 	return destination{fixed: []netip.AddrPort{ap}}, nil
 }
 
+// openClient resolves --from and --to, applying their defaults, and opens
+// the client's namespace.
+func openClient(w *topology.World, opts *TrafficOptions) (topology.HostRef, destination, netns.NsHandle, error) {
+	opts.From = cmpOr(opts.From, "bastion")
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	client, err := w.Lookup(opts.From)
+	if err != nil {
+		return client, destination{}, netns.None(), &topology.InvalidError{Err: fmt.Errorf("--from: %w", err)}
+	}
+	dest, err := resolveDestination(w, client, opts.To)
+	if err != nil {
+		return client, dest, netns.None(), err
+	}
+	ns, err := openNamespace(client.Namespace)
+	return client, dest, ns, err
+}
+
 // pick returns the i-th connection's address.
 func (d destination) pick(ctx context.Context, r *resolver, i int) (netip.AddrPort, error) {
 	if d.name == "" {
@@ -208,21 +227,7 @@ func Traffic(ctx context.Context, w *topology.World, opts TrafficOptions) (*Traf
 	if opts.Requests < 1 || opts.Concurrency < 1 {
 		return nil, &topology.InvalidError{Err: fmt.Errorf("-n and -c must be at least 1 (got %d, %d)", opts.Requests, opts.Concurrency)}
 	}
-	if opts.From == "" {
-		opts.From = "bastion"
-	}
-	if opts.Timeout == 0 {
-		opts.Timeout = 5 * time.Second
-	}
-	client, err := w.Lookup(opts.From)
-	if err != nil {
-		return nil, &topology.InvalidError{Err: fmt.Errorf("--from: %w", err)}
-	}
-	dest, err := resolveDestination(w, client, opts.To)
-	if err != nil {
-		return nil, err
-	}
-	ns, err := openNamespace(client.Namespace)
+	client, dest, ns, err := openClient(w, &opts)
 	if err != nil {
 		return nil, err
 	}

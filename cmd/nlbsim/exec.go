@@ -22,23 +22,28 @@ func newExecCmd(g *globalFlags) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, err := sim.LoadWorld(g.name)
-			if err != nil {
-				return err
-			}
-			h, err := w.Lookup(args[0])
-			if err != nil {
-				return &usageError{err}
-			}
-			if err := sim.RequireRoot(); err != nil {
-				return err
-			}
-			ipPath, err := exec.LookPath("ip")
-			if err != nil {
-				return fmt.Errorf("exec needs ip(8) from iproute2: %w", err)
-			}
-			argv := append([]string{"ip", "netns", "exec", h.Namespace}, args[1:]...)
-			return syscall.Exec(ipPath, argv, os.Environ())
+			return execOnHost(g, args[0], args[1:]...)
 		},
 	}
+}
+
+// execOnHost replaces this process with `ip netns exec` of a host's
+// namespace running argv, as a shell on that host would.
+func execOnHost(g *globalFlags, host string, argv ...string) error {
+	w, err := sim.LoadWorld(g.name)
+	if err != nil {
+		return err
+	}
+	h, err := w.Lookup(host)
+	if err != nil {
+		return &usageError{err}
+	}
+	if err := sim.RequireRoot(); err != nil {
+		return err
+	}
+	ipPath, err := exec.LookPath("ip")
+	if err != nil {
+		return fmt.Errorf("needs ip(8) from iproute2: %w", err)
+	}
+	return syscall.Exec(ipPath, append([]string{"ip", "netns", "exec", h.Namespace}, argv...), os.Environ())
 }

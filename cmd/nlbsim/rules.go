@@ -3,9 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -72,22 +69,7 @@ func newIptablesCmd(g *globalFlags) *cobra.Command {
 			if !iptablesTables[table] {
 				return usagef("-t: unknown table %q (valid: nat, filter, mangle, raw)", table)
 			}
-			w, err := sim.LoadWorld(g.name)
-			if err != nil {
-				return err
-			}
-			h, err := w.Lookup(args[0])
-			if err != nil {
-				return &usageError{err}
-			}
-			if err := sim.RequireRoot(); err != nil {
-				return err
-			}
-			ipPath, err := exec.LookPath("ip")
-			if err != nil {
-				return fmt.Errorf("needs ip(8) from iproute2: %w", err)
-			}
-			return syscall.Exec(ipPath, []string{"ip", "netns", "exec", h.Namespace, "iptables", "-t", table, "-L", "-n", "-v"}, os.Environ())
+			return execOnHost(g, args[0], "iptables", "-t", table, "-L", "-n", "-v")
 		},
 	}
 	cmd.Flags().StringVarP(&table, "table", "t", "nat", "table: nat, filter, mangle or raw")
