@@ -366,11 +366,11 @@ func (wk *echoWorker) get(ctx context.Context, dst netip.AddrPort) (reply EchoRe
 	}
 	local, _ = netip.ParseAddrPort(wk.conn.LocalAddr().String())
 	wk.conn.SetDeadline(start.Add(wk.timeout))
-	connection := "close"
-	if wk.keepAlive {
-		connection = "keep-alive"
-	}
-	if _, err = fmt.Fprintf(wk.conn, "GET / HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nConnection: %s\r\n\r\n", dst, connection); err != nil {
+	// The client closes each connection itself once it has the reply, as
+	// curl does: TIME_WAIT then stays on the client (which reuses such
+	// ports), not on the pod, where the NLB's translated source ports would
+	// collide with it.
+	if _, err = fmt.Fprintf(wk.conn, "GET / HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n\r\n", dst); err != nil {
 		return reply, local, 0, err
 	}
 	resp, err := http.ReadResponse(wk.br, nil)
