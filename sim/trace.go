@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -89,11 +90,19 @@ func Trace(ctx context.Context, w *topology.World, opts TrafficOptions) (*TraceR
 		}
 		var err error
 		if req.Hops, err = tracePath(&tables, targets, client, r.local, r.dst, r.reply); err != nil {
+			if errors.Is(err, errNoFlow) {
+				req.Error = err.Error() // this request only: its entry is gone
+				continue
+			}
 			return nil, err
 		}
 	}
 	return report, nil
 }
+
+// errNoFlow says a translating host has no conntrack entry for a request
+// any more (expired, or replaced by a later connection from the same port).
+var errNoFlow = errors.New("no conntrack entry")
 
 // conntrackTables reads each host's conntrack table once, indexed by the
 // tuple that opened each flow.
@@ -139,6 +148,9 @@ func tracePath(tables *conntrackTables, targets []topology.TargetHealth, client 
 			f, found, err := tables.find(next.Name, src, dst)
 			if err != nil {
 				return nil, err
+			}
+			if !found && next.Kind == topology.KindNLB {
+				return hops, fmt.Errorf("%w on %s for %s → %s", errNoFlow, next.Name, src, dst)
 			}
 			if found && (f.dnat() || f.snat()) {
 				src, dst = f.translated()
