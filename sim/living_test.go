@@ -308,3 +308,24 @@ func TestChaosDuringTraffic(t *testing.T) {
 	_, err = sim.ParseChaos("rollout@150%")
 	assert.ErrorContains(t, err, "percentage")
 }
+
+// A rollout and a pod deletion during 5,000 requests, in each mode: the
+// failures inside the change's windows are reported per tenth of the run,
+// and after the windows no request fails.
+func TestDisruptionsPerMode(t *testing.T) {
+	for _, mode := range []topology.TargetType{topology.TargetIP, topology.TargetInstance} {
+		for _, spec := range []string{"rollout@10%", "delete-pod:pod-2@10%"} {
+			t.Run(string(mode)+"/"+spec, func(t *testing.T) {
+				c := simtest.Up(t, simtest.Mode(mode), simtest.TimeScale(100))
+				chaos, err := sim.ParseChaos(spec)
+				require.NoError(t, err)
+				report := simtest.Traffic(t, c, sim.TrafficOptions{Requests: 5000, Concurrency: 8, Chaos: &chaos})
+				t.Logf("%s mode, %s: %d errors %v, per tenth %v", mode, spec, report.Errors, report.ErrorsByKind, report.ErrorsOverTime)
+				require.Len(t, report.ErrorsOverTime, 10)
+				assert.Zero(t, report.ErrorsOverTime[9], "the last tenth of the run is past the windows")
+				after := simtest.Traffic(t, &sim.Cluster{World: liveWorld(t, c)}, sim.TrafficOptions{Requests: 300, Concurrency: 8})
+				assert.Zero(t, after.Errors, "after the windows: %v", after.ErrorsByKind)
+			})
+		}
+	}
+}
