@@ -171,10 +171,11 @@ capture_start() {
 	printf ' %q' "$@"
 	printf ' &%s\n' "$Z"
 	rm -f "$file"
-	# -Z root: Debian's tcpdump would otherwise drop to its own user, who
-	# may not write to /vagrant. --immediate-mode -U: each packet reaches
-	# the file as it comes; otherwise the kernel hands packets over in
-	# blocks and those of the last second are lost when tcpdump stops.
+	# -Z root: Debian's tcpdump would otherwise switch to its own user and
+	# chown the file to it, which a shared /vagrant may refuse.
+	# --immediate-mode -U: each packet reaches the file as it comes;
+	# otherwise the kernel hands packets over in blocks and those of the
+	# last second are lost when tcpdump stops.
 	# -s 2048: immediate mode sizes the ring's slots by the snapshot
 	# length, and at the default (256 KiB) the 2 MiB ring holds 8 packets
 	# and drops bursts; every packet of this lab fits in 2048 bytes.
