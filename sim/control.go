@@ -67,6 +67,26 @@ func (s *Supervisor) startPod(w *topology.World, name string) error {
 	return s.servePod(w, *p)
 }
 
+// createPods makes n new pods of a Deployment and starts those the
+// scheduler placed; the others wait Pending.
+func (s *Supervisor) createPods(w *topology.World, namespace, name string, n int) (started []string, err error) {
+	for i := 0; i < n; i++ {
+		p, err := w.NewPod(namespace, name, time.Now().UTC())
+		if err != nil {
+			return started, err
+		}
+		if !p.Running() {
+			s.event(EventWarning, "FailedScheduling", "pod/"+p.Name, p.Reason)
+			continue
+		}
+		if err := s.startPod(w, p.Name); err != nil {
+			return started, err
+		}
+		started = append(started, p.Name)
+	}
+	return started, nil
+}
+
 // Scale sets a Deployment's replicas: new pods are scheduled, wired and
 // started; surplus pods terminate.
 func (s *Supervisor) Scale(namespace, name string, replicas int) error {
@@ -81,19 +101,9 @@ func (s *Supervisor) Scale(namespace, name string, replicas int) error {
 		}
 		all, _, _ := w.LivePods(d)
 		d.Replicas = replicas
-		for i := all; i < replicas; i++ {
-			p, err := w.NewPod(namespace, name, time.Now().UTC())
-			if err != nil {
-				return err
-			}
-			if p.Running() {
-				if err := s.startPod(w, p.Name); err != nil {
-					return err
-				}
-				started = append(started, p.Name)
-			} else {
-				s.event(EventWarning, "FailedScheduling", "pod/"+p.Name, p.Reason)
-			}
+		var err error
+		if started, err = s.createPods(w, namespace, name, replicas-all); err != nil {
+			return err
 		}
 		victims = w.ScaleDownVictims(d, replicas)
 		for _, v := range victims {
@@ -378,17 +388,9 @@ func (s *Supervisor) rollOut(namespace, name string, step int) {
 		n := min(step, len(old))
 		var started []string
 		err := s.change(func(w *topology.World) error {
-			for i := 0; i < n; i++ {
-				p, err := w.NewPod(namespace, name, time.Now().UTC())
-				if err != nil {
-					return err
-				}
-				if p.Running() {
-					if err := s.startPod(w, p.Name); err != nil {
-						return err
-					}
-					started = append(started, p.Name)
-				}
+			var err error
+			if started, err = s.createPods(w, namespace, name, n); err != nil {
+				return err
 			}
 			for _, v := range old[:n] {
 				p, _ := w.Pod(v)
