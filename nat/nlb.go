@@ -61,10 +61,13 @@ func TargetChain(tg string, t topology.Target) string {
 	return nlbChain("NLB-TARGET-", tg, t.Addr().String())
 }
 
-// NLBNodeRules is the nat table of one NLB node as iptables-restore input
-// (replacing the table): each listener's new connections are spread over
-// the node's candidate targets and DNATed to one; without client IP
-// preservation the source becomes the node's own address.
+// NLBNodeRules is the nat and filter tables of one NLB node as
+// iptables-restore input (replacing them): each listener's new connections
+// are spread over the node's candidate targets and DNATed to one; without
+// client IP preservation the source becomes the node's own address. Packets
+// of existing connections to a target that turned unhealthy get a TCP
+// reset (AWS's default, target_health_state.unhealthy.
+// connection_termination.enabled), unless the node fails open.
 func NLBNodeRules(lb topology.NLB, node topology.NLBNode, targets []topology.TargetHealth) string {
 	byListener := map[int][]topology.TargetHealth{}
 	var ports []int
@@ -76,9 +79,16 @@ func NLBNodeRules(lb topology.NLB, node topology.NLBNode, targets []topology.Tar
 	}
 	sort.Ints(ports)
 
-	var chains, rules []string
+	var chains, rules, resets []string
 	for _, port := range ports {
 		cands := Candidates(node, lb.CrossZone, byListener[port])
+		failingOpen := len(cands) > 0 && cands[0].State != topology.TargetHealthy
+		for _, t := range byListener[port] {
+			if t.State == topology.TargetUnhealthy && !failingOpen {
+				resets = append(resets, fmt.Sprintf(`-A FORWARD -d %s/32 -p tcp -m tcp --dport %d -m conntrack --ctstate DNAT -m comment --comment "target group %s: %s is unhealthy: reset its connections" -j REJECT --reject-with tcp-reset`,
+					t.IP, t.Port, t.TargetGroup, t.Addr()))
+			}
+		}
 		if len(cands) == 0 {
 			continue // nothing listens: the node itself answers with a reset
 		}
@@ -109,6 +119,10 @@ func NLBNodeRules(lb topology.NLB, node topology.NLBNode, targets []topology.Tar
 		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
 	}
 	for _, r := range rules {
+		b.WriteString(r + "\n")
+	}
+	b.WriteString("COMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	for _, r := range resets {
 		b.WriteString(r + "\n")
 	}
 	b.WriteString("COMMIT\n")

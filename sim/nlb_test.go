@@ -3,7 +3,9 @@ package sim_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -253,3 +255,48 @@ func TestModeSwitchInPlace(t *testing.T) {
 }
 
 func bastionNS(c *sim.Cluster) string { return topology.Namespace(c.World.Cluster.Name, "bastion") }
+
+// A target that turns unhealthy has its existing connections reset by the
+// NLB (AWS's default), while the node still has healthy targets.
+func TestUnhealthyTargetsConnectionsAreReset(t *testing.T) {
+	const scale = 40
+	c := simtest.Up(t, simtest.TimeScale(scale), simtest.Replicas(6), simtest.PreserveClientIP(true))
+	conn, err := c.Dial(context.Background(), "bastion", "tcp4", "192.168.3.171:7777")
+	require.NoError(t, err)
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	get := func() (sim.EchoReply, error) {
+		var r sim.EchoReply
+		conn.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: nlb\r\nAccept: application/json\r\n\r\n"); err != nil {
+			return r, err
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return r, err
+		}
+		defer resp.Body.Close()
+		return r, json.NewDecoder(resp.Body).Decode(&r)
+	}
+	first, err := get()
+	require.NoError(t, err)
+	for _, addr := range nlbAddrs {
+		execOn(t, c, first.Pod, "iptables", "-I", "INPUT", "-s", addr, "-p", "tcp", "--dport", "7777", "-j", "DROP")
+	}
+	eventually(t, 5*time.Second, first.Pod+"'s target turning unhealthy", func() bool {
+		targets, err := sim.LoadTargets(c.World.Cluster.Name)
+		require.NoError(t, err)
+		for _, tg := range targets {
+			if tg.Host == first.Pod {
+				return tg.State == topology.TargetUnhealthy
+			}
+		}
+		return false
+	})
+	_, err = get()
+	require.Error(t, err, "the kept connection to the unhealthy target is reset")
+	assert.Contains(t, err.Error(), "reset")
+	r, err := c.Get(context.Background(), "bastion", "http://192.168.3.171:7777/")
+	require.NoError(t, err, "new connections go to the healthy target in the AZ")
+	assert.NotEqual(t, first.Pod, r.Pod)
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -73,4 +74,20 @@ func (c *Cluster) Traffic(ctx context.Context, opts TrafficOptions) (*TrafficRep
 // Trace traces requests from a host of the cluster: see the package-level Trace.
 func (c *Cluster) Trace(ctx context.Context, opts TrafficOptions) (*TraceReport, error) {
 	return Trace(ctx, c.World, opts)
+}
+
+// Dial opens a connection from a host of the cluster: a socket made in
+// that host's namespace, for clients of one's own.
+func (c *Cluster) Dial(ctx context.Context, fromHost, network, addr string) (net.Conn, error) {
+	h, err := c.World.Lookup(fromHost)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := openNamespace(h.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	d := &NamespaceDialer{ns: ns, d: net.Dialer{Timeout: 5 * time.Second}}
+	return d.DialContext(ctx, network, addr)
 }
