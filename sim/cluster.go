@@ -175,7 +175,7 @@ func (c *Cluster) startSupervisor(opts Options) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go sup.ServeControl(ctx)
-	if err := writePID(name, os.Getpid()); err != nil {
+	if err := writePID(name, os.Getpid(), true); err != nil {
 		cancel()
 		sup.Stop()
 		return err

@@ -83,18 +83,40 @@ func supervisorPID(cluster string) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	text, inProcess := strings.CutSuffix(strings.TrimSpace(string(b)), " "+inProcessMark)
+	pid, err := strconv.Atoi(text)
 	if err != nil || pid <= 1 {
 		return 0, false
 	}
-	return pid, pid == os.Getpid() || isOurSupervisor(pid, cluster)
+	if inProcess { // a test's cluster: alive while that process is
+		return pid, pid == os.Getpid() || alive(pid)
+	}
+	return pid, isOurSupervisor(pid, cluster)
+}
+
+// inProcessMark follows the pid of a supervisor that runs inside another
+// program (a Go test): down never signals it.
+const inProcessMark = "in-process"
+
+// inProcessSupervisor reports whether the recorded supervisor runs inside
+// another program.
+func inProcessSupervisor(cluster string) bool {
+	b, err := os.ReadFile(pidFile(cluster))
+	return err == nil && strings.HasSuffix(strings.TrimSpace(string(b)), inProcessMark)
+}
+
+// SupervisorRunning reports whether a cluster's supervisor runs. It needs
+// no root.
+func SupervisorRunning(cluster string) bool {
+	_, alive := supervisorPID(cluster)
+	return alive
 }
 
 // stopSupervisor ends a cluster's detached supervisor by pid: SIGTERM, then
 // SIGKILL if it has not gone within the grace period.
 func stopSupervisor(cluster string) error {
 	pid, ok := supervisorPID(cluster)
-	if !ok || pid == os.Getpid() {
+	if !ok || inProcessSupervisor(cluster) {
 		return nil
 	}
 	return terminate(pid, 5*time.Second)

@@ -351,29 +351,14 @@ func (s *Supervisor) ServeControl(ctx context.Context) error {
 	return nil
 }
 
-// QuerySupervisor asks a cluster's supervisor for its status over the
-// control socket. It fails when the supervisor is not running.
-func QuerySupervisor(ctx context.Context, cluster string) (SupervisorStatus, error) {
-	var st SupervisorStatus
-	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", socketFile(cluster))
-	}}, Timeout: 2 * time.Second}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://supervisor/status", nil)
-	if err != nil {
-		return st, err
+// writePID records the supervisor's pid for down; an in-process one is
+// marked so.
+func writePID(cluster string, pid int, inProcess bool) error {
+	text := strconv.Itoa(pid)
+	if inProcess {
+		text += " " + inProcessMark
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return st, fmt.Errorf("supervisor of cluster %q is not answering: %w", cluster, err)
-	}
-	defer resp.Body.Close()
-	return st, json.NewDecoder(resp.Body).Decode(&st)
-}
-
-// writePID records the supervisor's pid for down.
-func writePID(cluster string, pid int) error {
-	return os.WriteFile(pidFile(cluster), []byte(strconv.Itoa(pid)+"\n"), 0o644)
+	return os.WriteFile(pidFile(cluster), []byte(text+"\n"), 0o644)
 }
 
 // RunSupervisor is the detached supervisor's main: it serves a running
@@ -399,7 +384,7 @@ func RunSupervisor(ctx context.Context, cluster string) error {
 		return err
 	}
 	defer sup.Stop()
-	if err := writePID(cluster, os.Getpid()); err != nil {
+	if err := writePID(cluster, os.Getpid(), false); err != nil {
 		say(err.Error())
 		return err
 	}

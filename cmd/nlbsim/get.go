@@ -40,6 +40,7 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			warnIfSupervisorDown(cmd, g.name)
 			if kubectl.IsTargetsResource(req.Resource) {
 				targets, err := sim.LoadTargets(g.name)
 				if err != nil {
@@ -56,6 +57,13 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 	fl.BoolVarP(&req.AllNamespaces, "all-namespaces", "A", false, "list the objects of every namespace")
 	fl.StringVarP(&req.Namespace, "namespace", "n", kubectl.DefaultNamespace, "namespace")
 	return cmd
+}
+
+// warnIfSupervisorDown says on stderr when a cluster's pods cannot answer.
+func warnIfSupervisorDown(cmd *cobra.Command, cluster string) {
+	if !sim.SupervisorRunning(cluster) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: the supervisor of cluster %q is not running: pods and health checks do not answer (sudo nlbsim up --name %s restarts it)\n", cluster, cluster)
+	}
 }
 
 // kubectlError prints a notice on stderr (exit 0) and turns kubectl's usage

@@ -227,6 +227,10 @@ func TestKilledSupervisorRestartedByUp(t *testing.T) {
 	assert.Equal(t, 1, r.code, "traffic through the NLB fails and says so")
 	assert.Contains(t, r.stderr, "20 of 20 requests failed")
 
+	r = nlbsim(t, "get", "pods", "--name", name)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "supervisor of cluster", "get says the supervisor is down")
+
 	dir := t.TempDir()
 	r = nlbsim(t, "save", "--name", name, dir)
 	require.Equal(t, 0, r.code, r.stderr)
@@ -245,6 +249,8 @@ func TestKilledSupervisorRestartedByUp(t *testing.T) {
 	after := trafficJSON(t, name, "-n", "300")
 	assert.Zero(t, after.Errors)
 	assert.Len(t, after.ByPod, 3)
+	r = nlbsim(t, "get", "pods", "--name", name)
+	assert.NotContains(t, r.stderr, "not running")
 }
 
 // down while traffic runs: down completes and leaves nothing; traffic ends
