@@ -37,10 +37,10 @@ const (
 	benchNode      = "node-1"
 )
 
-// benchWorld is the default world plus services ClusterIP Services in
-// namespace "bench", each with endpoints endpoints given as data
-// (ManualEndpoints, no pods). Service s listens on 10.100.(128+s/250).(s%250+1):80;
-// its endpoints take port 8080 at addresses spread over 10.0.0.0/8.
+// benchWorld is the default world plus ClusterIP Services in namespace
+// "bench", each with its own endpoints given as data (ManualEndpoints, no
+// pods). Service s listens on 10.100.(128+s/250).(s%250+1):80; its
+// endpoints take port 8080 at addresses spread over 10.0.0.0/8.
 func benchWorld(services, endpoints int) *topology.World {
 	w := topology.Default()
 	for s := range services {
@@ -73,9 +73,9 @@ func requireBenchRoot(b *testing.B) {
 	}
 }
 
-// scratch is an empty network namespace of the benchmark's own, held only
-// by a handle: closing it (and the exit of every command started in it)
-// lets the kernel free it. Nothing else can see or enter it.
+// scratch is a fresh, unnamed network namespace of the benchmark's own,
+// held by a handle: once the handle is closed and every command started in
+// it has exited, the kernel frees it. It never gets a name in /run/netns.
 type scratch struct{ ns netns.NsHandle }
 
 func newScratch() (*scratch, error) {
@@ -246,20 +246,29 @@ func countRules(text string) int {
 }
 
 // peakRSS runs fn once and returns this process's resident set just
-// before it (after a GC that hands free memory back) and the peak while
-// it ran, in KiB, from VmRSS and VmHWM (reset through clear_refs).
+// before it (see settle) and the peak while it ran, in KiB.
 func peakRSS(fn func()) (before, peak int64, err error) {
-	runtime.GC()
-	debug.FreeOSMemory()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		return 0, 0, fmt.Errorf("resetting the peak RSS: %w", err)
-	}
-	if before, err = procStatus("VmRSS"); err != nil {
+	if before, err = settle(); err != nil {
 		return 0, 0, err
 	}
 	fn()
 	peak, err = procStatus("VmHWM")
 	return before, peak, err
+}
+
+// settle collects garbage, hands free memory back to the kernel and resets
+// this process's peak RSS (VmHWM, through clear_refs); it returns the RSS
+// left, in KiB. Run before each measured step, it keeps one step's garbage
+// off the next one's clock, and it lowers what a child reports as its peak:
+// a child forked with CLONE_VM (as Go starts commands) inherits its
+// parent's VmHWM at exec, so ru_maxrss is never below the parent's RSS.
+func settle() (int64, error) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return 0, fmt.Errorf("resetting the peak RSS: %w", err)
+	}
+	return procStatus("VmRSS")
 }
 
 // procStatus reads one "kB" field of /proc/self/status.
@@ -353,6 +362,7 @@ func BenchmarkParseAndExplainSaved(b *testing.B) {
 	backends := []nat.Backend{nat.BackendNFT, nat.BackendLegacy}
 	var parse, walk, total series
 	test := map[nat.Backend]series{}
+	var floor int64 // largest RSS of this process when a child started
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		arms := []func() error{func() error {
@@ -374,9 +384,13 @@ func BenchmarkParseAndExplainSaved(b *testing.B) {
 			})
 		}
 		for k := range arms {
-			runtime.GC() // no arm pays for another's garbage
+			rss, err := settle()
+			if err != nil {
+				b.Fatal(err)
+			}
+			floor = max(floor, rss)
 			b.StartTimer()
-			err := arms[(i+k)%len(arms)]()
+			err = arms[(i+k)%len(arms)]()
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)
@@ -402,6 +416,7 @@ func BenchmarkParseAndExplainSaved(b *testing.B) {
 		b.ReportMetric(t.cpuMS()/total.cpuMS(), name+"-test/explain-cpu")
 		b.ReportMetric(mib(t.maxRSS()), name+"-test-RSS-MiB")
 	}
+	b.ReportMetric(mib(floor), "RSS-floor-MiB")
 }
 
 // savedDump installs w's rules for benchNode in a scratch namespace and

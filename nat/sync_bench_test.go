@@ -2,7 +2,6 @@ package nat_test
 
 import (
 	"fmt"
-	"runtime"
 	"testing"
 
 	"github.com/nlbsim/nlbsim/nat"
@@ -63,10 +62,12 @@ func benchGenerate(b *testing.B, w *topology.World) {
 }
 
 // benchSync alternates the bare restore and nlbsim's sync, each into its
-// own fresh namespace; namespaces are made and emptied off the clock.
+// own fresh namespace; namespaces are made and emptied, and memory
+// settled, off the clock.
 func benchSync(b *testing.B, backend nat.Backend, w *topology.World, text string) {
 	want := countRules(text)
 	var bare, gen, apply, total series
+	var floor int64 // largest RSS of this process when a step started
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		sBare, err := newScratch()
@@ -104,9 +105,13 @@ func benchSync(b *testing.B, backend nat.Backend, w *topology.World, text string
 			arms[0], arms[1] = arms[1], arms[0]
 		}
 		for _, arm := range arms {
-			runtime.GC() // no arm pays for another's garbage
+			rss, err := settle()
+			if err != nil {
+				b.Fatal(err)
+			}
+			floor = max(floor, rss)
 			b.StartTimer()
-			err := arm()
+			err = arm()
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)
@@ -137,6 +142,7 @@ func benchSync(b *testing.B, backend nat.Backend, w *topology.World, text string
 	b.ReportMetric(total.wallMS()/bare.wallMS(), "ratio")
 	b.ReportMetric(total.cpuMS()/bare.cpuMS(), "cpu-ratio")
 	b.ReportMetric(mib(bare.maxRSS()), "restore-RSS-MiB")
+	b.ReportMetric(mib(floor), "RSS-floor-MiB")
 }
 
 // checkInstalled reads a scratch namespace's rules back and counts them.

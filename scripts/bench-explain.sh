@@ -34,6 +34,7 @@ awk '/^BenchmarkParseAndExplainSaved/ && NF > 3 {
 		m["nft-test-ms"], m["nft-test-cpu-ms"], m["nft-test/explain"], m["nft-test/explain-cpu"], m["nft-test-RSS-MiB"]
 	printf "iptables-legacy-restore --test %5.0f ms, CPU %5.0f ms   %.2fx nlbsim (CPU %.2fx)   peak RSS %.0f MiB\n",
 		m["legacy-test-ms"], m["legacy-test-cpu-ms"], m["legacy-test/explain"], m["legacy-test/explain-cpu"], m["legacy-test-RSS-MiB"]
+	printf "(a child peak RSS is never below this process RSS when it started: %.0f MiB at most)\n", m["RSS-floor-MiB"]
 	print "(target: nlbsim faster than iptables-restore --test, i.e. both factors > 1)"
 }' "$work/out.txt"
 echo "(load average after $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -42,8 +42,8 @@ awk '/^BenchmarkKubeProxySync\// && NF > 3 {
 		printf "generate: %.0f ms (CPU %.0f ms); peak RSS %.0f MiB, %.0f MiB above the process before; %.0f MiB allocated, %d allocations\n",
 			m["gen-ms"], m["gen-cpu-ms"], m["peak-RSS-MiB"], m["peak-above-MiB"], m["B/op"] / 1048576, m["allocs/op"]
 	else
-		printf "%-9s  bare iptables-restore %.0f ms (CPU %.0f)   nlbsim %.0f ms (CPU %.0f; generate %.0f + apply %.0f)   ratio %.3f, CPU %.3f (target <= 1.1)   iptables-restore peak RSS %.0f MiB\n",
-			name[2], m["bare-ms"], m["bare-cpu-ms"], m["nlbsim-ms"], m["nlbsim-cpu-ms"], m["gen-ms"], m["apply-ms"], m["ratio"], m["cpu-ratio"], m["restore-RSS-MiB"]
+		printf "%-9s  bare iptables-restore %.0f ms (CPU %.0f)   nlbsim %.0f ms (CPU %.0f; generate %.0f + apply %.0f)   ratio %.3f, CPU %.3f (target <= 1.1)   iptables-restore peak RSS %.0f MiB (floor %.0f)\n",
+			name[2], m["bare-ms"], m["bare-cpu-ms"], m["nlbsim-ms"], m["nlbsim-cpu-ms"], m["gen-ms"], m["apply-ms"], m["ratio"], m["cpu-ratio"], m["restore-RSS-MiB"], m["RSS-floor-MiB"]
 	delete m
 }' "$work/out.txt"
 echo "(load average after $(cut -d' ' -f1-3 /proc/loadavg))"
