@@ -57,12 +57,6 @@ func (a *allocator) save() {
 	}
 }
 
-// allocateClusterIP picks a ClusterIP for key from the service CIDR,
-// deterministically from its name, skipping addresses in use.
-func (w *World) allocateClusterIP(key string) netip.Addr {
-	return w.clusterIPFor(key, w.usedClusterIPs())
-}
-
 func (w *World) usedClusterIPs() map[netip.Addr]bool {
 	used := map[netip.Addr]bool{}
 	for _, s := range w.Services {

@@ -2,13 +2,14 @@ package topology
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
 	"time"
 )
 
-// The walkthrough's fixed values (SPEC §1).
+// The walkthrough's fixed values.
 const (
 	Region            = "ap-northeast-2"
 	KubernetesVersion = "v1.30.4-eks-a737599"
@@ -53,7 +54,7 @@ func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 // deterministic; a running cluster records its real start in World.Created.
 var epoch = time.Date(2024, 10, 1, 0, 0, 0, 0, time.UTC)
 
-// Default is the walkthrough's world: SPEC §1, value for value.
+// Default is the walkthrough's world, value for value.
 func Default() *World {
 	w, err := Build(DefaultSpec())
 	if err != nil {
@@ -62,21 +63,39 @@ func Default() *World {
 	return w
 }
 
-// InvalidError says that a spec or manifest is wrong: bad input, not a
-// failure of the machine.
-type InvalidError struct{ Err error }
+// InvalidError says that a spec, a manifest or an option is wrong: bad
+// input, not a failure of the machine. Field, when set, names the Go field
+// that is wrong (Spec.Nodes is "Nodes"), so that a CLI can name its flag.
+type InvalidError struct {
+	Field string
+	Err   error
+}
 
-func (e *InvalidError) Error() string { return e.Err.Error() }
+func (e *InvalidError) Error() string {
+	if e.Field == "" {
+		return e.Err.Error()
+	}
+	return e.Field + ": " + e.Err.Error()
+}
 func (e *InvalidError) Unwrap() error { return e.Err }
+
+// Invalid returns an *InvalidError for a field.
+func Invalid(field, format string, a ...any) *InvalidError {
+	return &InvalidError{Field: field, Err: fmt.Errorf(format, a...)}
+}
 
 // Build turns a spec into a validated, fully addressed world. Every error it
 // returns is an *InvalidError.
 func Build(spec Spec) (*World, error) {
 	w, err := build(spec)
-	if err != nil {
-		return nil, &InvalidError{Err: err}
+	var invalid *InvalidError
+	switch {
+	case err == nil:
+		return w, nil
+	case errors.As(err, &invalid) && invalid == err:
+		return nil, err
 	}
-	return w, nil
+	return nil, &InvalidError{Err: err}
 }
 
 func build(spec Spec) (*World, error) {

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The default world is SPEC §1, value for value.
+// The default world is the walkthrough's, value for value (README, Quick start and Hosts).
 func TestDefaultIsTheWalkthroughsCluster(t *testing.T) {
 	w := Default()
 	assert.Equal(t, "myeks", w.Cluster.Name)
@@ -188,16 +188,16 @@ func TestValidation(t *testing.T) {
 		edit func(*Spec)
 		want string
 	}{
-		"negative replicas":  {func(s *Spec) { s.Replicas = -1 }, "--replicas: -1 is negative"},
-		"zero nodes":         {func(s *Spec) { s.Nodes = 0 }, "--nodes: 0 is out of range"},
-		"too many nodes":     {func(s *Spec) { s.Nodes = 1000 }, "--nodes: 1000 is out of range"},
+		"negative replicas":  {func(s *Spec) { s.Replicas = -1 }, "Replicas: -1 is negative"},
+		"zero nodes":         {func(s *Spec) { s.Nodes = 0 }, "Nodes: 0 is out of range"},
+		"too many nodes":     {func(s *Spec) { s.Nodes = 1000 }, "Nodes: 1000 is out of range"},
 		"long name":          {func(s *Spec) { s.Name = "a-very-long-cluster-name" }, "at most 20 are allowed"},
 		"not a label":        {func(s *Spec) { s.Name = "My.Cluster" }, "is not a DNS label"},
 		"empty name":         {func(s *Spec) { s.Name = "" }, "must not be empty"},
-		"unknown mode":       {func(s *Spec) { s.Mode = "alb" }, `--mode: unknown target type "alb"`},
-		"unknown policy":     {func(s *Spec) { s.ExternalTrafficPolicy = "Global" }, `--external-traffic-policy: unknown policy "Global"`},
-		"time scale below 1": {func(s *Spec) { s.TimeScale = 0.5 }, "--time-scale: 0.5 is out of range"},
-		"unknown instance":   {func(s *Spec) { s.InstanceType = "t9.huge" }, `--instance-type: unknown instance type "t9.huge"`},
+		"unknown mode":       {func(s *Spec) { s.Mode = "alb" }, `Mode: unknown target type "alb"`},
+		"unknown policy":     {func(s *Spec) { s.ExternalTrafficPolicy = "Global" }, `ExternalTrafficPolicy: unknown policy "Global"`},
+		"time scale below 1": {func(s *Spec) { s.TimeScale = 0.5 }, "TimeScale: 0.5 is out of range"},
+		"unknown instance":   {func(s *Spec) { s.InstanceType = "t9.huge" }, `InstanceType: unknown instance type "t9.huge"`},
 		"more pods than fit": {func(s *Spec) { s.Nodes, s.Replicas, s.InstanceType = 200, 3000, "m5.xlarge" }, "has no free address left"},
 	}
 	for name, c := range cases {

@@ -24,7 +24,7 @@ const (
 	AnnotationHealthCheckUnhealthy = annotationPrefix + "healthcheck-unhealthy-threshold"
 )
 
-// The walkthrough's NLB (SPEC §1).
+// The walkthrough's NLB.
 const (
 	walkthroughNLBName = "k8s-default-nginxnlb-4295c357fc"
 	walkthroughNLBDNS  = "k8s-default-nginxnlb-4295c357fc-1463d4c43f23f992.elb.ap-northeast-2.amazonaws.com"
@@ -192,8 +192,9 @@ func newNLB(svc Service, spec Spec) (NLB, error) {
 	return lb, nil
 }
 
-// healthCheck applies the controller's two default sets (reference nlb.md
-// §1.4) and the healthcheck annotations, with the ranges AWS accepts.
+// healthCheck applies the controller's two default sets (see
+// https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/#health-check)
+// and the healthcheck annotations, with the ranges AWS accepts.
 func healthCheck(svc Service, tt TargetType, bad func(string, error) error) (HealthCheck, error) {
 	hc := HealthCheck{Protocol: "TCP", Port: "traffic-port", Interval: 10 * time.Second, Timeout: 10 * time.Second,
 		HealthyThreshold: 3, UnhealthyThreshold: 3}

@@ -81,7 +81,7 @@ func TestSettingsPrecedence(t *testing.T) {
 }
 
 // The controller's health-check defaults: set B only for instance targets
-// with externalTrafficPolicy Local (nlb.md §1.4).
+// with externalTrafficPolicy Local (the controller's annotations guide).
 func TestHealthCheckDefaultSets(t *testing.T) {
 	spec := DefaultSpec()
 	for _, c := range []struct {

@@ -89,7 +89,7 @@ func annotationError(o *object, err error) ManifestError {
 // in namespace/name order, checking what spans objects: namespaces that
 // must exist, ClusterIPs and NodePorts already allocated, add-ons that the
 // manifests may not replace, and the Load Balancer Controller's
-// annotations. The walkthrough's objects keep SPEC §1's values.
+// annotations. The walkthrough's objects keep the default world's values.
 func (w *World) addManifests(m *manifestObjects, spec Spec) error {
 	var errs ManifestErrors
 	namespaces := map[string]bool{}
@@ -235,7 +235,7 @@ func hookFrom(h *corev1.LifecycleHandler) *Hook {
 
 // addManifestServices adds Services, given in file order: explicit
 // ClusterIPs and NodePorts first (the later of two claims is refused), then
-// the walkthrough's Service with SPEC §1's values, then the others in
+// the walkthrough's Service with the default world's values, then the others in
 // namespace/name order, allocated deterministically from their names. The
 // mode and policy flags apply to every LoadBalancer Service.
 func (w *World) addManifestServices(objs []*object, spec Spec) ManifestErrors {

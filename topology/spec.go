@@ -53,7 +53,7 @@ type Spec struct {
 	Manifests []Manifest `json:",omitempty"`
 }
 
-// DefaultSpec is the walkthrough's cluster: SPEC §1.
+// DefaultSpec is the walkthrough's cluster.
 func DefaultSpec() Spec {
 	return Spec{
 		Name:                  DefaultClusterName,
@@ -82,38 +82,36 @@ func ValidateClusterName(name string) error {
 	return nil
 }
 
-// IsDNSLabel reports whether s is a DNS label (RFC 1123), as host names must be.
-func IsDNSLabel(s string) bool { return len(s) <= 63 && dnsLabel.MatchString(s) }
-
-// MaxNodes bounds --nodes so that every node, pod and add-on fits the AZ subnets.
+// MaxNodes bounds Spec.Nodes so that every node, pod and add-on fits the AZ subnets.
 const MaxNodes = 200
 
-// Validate checks a spec and names the flag that is wrong.
+// Validate checks a spec; an error is an *InvalidError naming the field
+// that is wrong.
 func (s Spec) Validate() error {
 	if err := ValidateClusterName(s.Name); err != nil {
-		return fmt.Errorf("--name: %w", err)
+		return &InvalidError{Field: "Name", Err: err}
 	}
 	switch s.Mode {
 	case "", TargetIP, TargetInstance:
 	default:
-		return fmt.Errorf("--mode: unknown target type %q (valid: ip, instance)", s.Mode)
+		return Invalid("Mode", "unknown target type %q (valid: ip, instance)", s.Mode)
 	}
 	if s.Nodes < 1 || s.Nodes > MaxNodes {
-		return fmt.Errorf("--nodes: %d is out of range (1–%d)", s.Nodes, MaxNodes)
+		return Invalid("Nodes", "%d is out of range (1–%d)", s.Nodes, MaxNodes)
 	}
 	if s.Replicas < 0 {
-		return fmt.Errorf("--replicas: %d is negative", s.Replicas)
+		return Invalid("Replicas", "%d is negative", s.Replicas)
 	}
 	switch s.ExternalTrafficPolicy {
 	case "", PolicyCluster, PolicyLocal:
 	default:
-		return fmt.Errorf("--external-traffic-policy: unknown policy %q (valid: Cluster, Local)", s.ExternalTrafficPolicy)
+		return Invalid("ExternalTrafficPolicy", "unknown policy %q (valid: Cluster, Local)", s.ExternalTrafficPolicy)
 	}
 	if !(s.TimeScale >= 1 && s.TimeScale <= 1e6) {
-		return fmt.Errorf("--time-scale: %v is out of range (1–1000000)", s.TimeScale)
+		return Invalid("TimeScale", "%v is out of range (1–1000000)", s.TimeScale)
 	}
 	if _, ok := InstanceTypes[s.InstanceType]; !ok {
-		return fmt.Errorf("--instance-type: unknown instance type %q (known: %s)", s.InstanceType, strings.Join(instanceTypeNames(), ", "))
+		return Invalid("InstanceType", "unknown instance type %q (known: %s)", s.InstanceType, strings.Join(instanceTypeNames(), ", "))
 	}
 	return nil
 }

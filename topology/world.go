@@ -26,6 +26,10 @@ type World struct {
 	Warnings []string `json:"-"`
 }
 
+// ClusterDomain is the cluster's DNS domain, as kubelet's --cluster-domain
+// gives it to pods and CoreDNS serves it.
+const ClusterDomain = "cluster.local"
+
 // Cluster holds the EKS cluster's identity and its fixed ranges.
 type Cluster struct {
 	Name              string          `json:"name"`
