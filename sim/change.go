@@ -3,14 +3,13 @@ package sim
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"reflect"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/nlbsim/nlbsim/nat"
+	"github.com/nlbsim/nlbsim/sim/internal/control"
+	"github.com/nlbsim/nlbsim/sim/internal/netns"
+	"github.com/nlbsim/nlbsim/sim/internal/state"
 	"github.com/nlbsim/nlbsim/topology"
 )
 
@@ -22,22 +21,23 @@ func changeableInPlace(s topology.Spec) topology.Spec {
 	return s
 }
 
-// needsRebuild names the flags whose change a running cluster cannot take.
+// needsRebuild names the Spec fields whose change a running cluster cannot
+// take.
 func needsRebuild(old, new topology.Spec) []string {
-	var flags []string
+	var fields []string
 	if old.Nodes != new.Nodes {
-		flags = append(flags, "--nodes")
+		fields = append(fields, "Nodes")
 	}
 	if old.Replicas != new.Replicas {
-		flags = append(flags, "--replicas")
+		fields = append(fields, "Replicas")
 	}
 	if old.Minimal != new.Minimal {
-		flags = append(flags, "--minimal")
+		fields = append(fields, "Minimal")
 	}
 	if old.InstanceType != new.InstanceType {
-		flags = append(flags, "--instance-type")
+		fields = append(fields, "InstanceType")
 	}
-	return flags
+	return fields
 }
 
 // change applies a new spec to a running cluster in place: node rules are
@@ -47,9 +47,7 @@ func needsRebuild(old, new topology.Spec) []string {
 func change(ctx context.Context, c *Cluster, w *topology.World) error {
 	old := c.World
 	if !reflect.DeepEqual(changeableInPlace(old.Spec), changeableInPlace(w.Spec)) {
-		flags := needsRebuild(old.Spec, w.Spec)
-		return &topology.InvalidError{Err: fmt.Errorf("cluster %q is running: changing %s needs a new cluster (nlbsim down --name %s, then up)",
-			old.Cluster.Name, strings.Join(flags, ", "), old.Cluster.Name)}
+		return &topology.InvalidError{Err: &RebuildError{Cluster: old.Cluster.Name, Fields: needsRebuild(old.Spec, w.Spec)}}
 	}
 	if err := topology.CheckInPlace(old, w); err != nil {
 		return err
@@ -72,19 +70,19 @@ func apply(ctx context.Context, c *Cluster, from, to *topology.World) error {
 			return err
 		}
 	}
-	if err := saveWorld(to); err != nil {
+	if err := state.SaveWorld(to); err != nil {
 		return err
 	}
 	if c.sup != nil {
 		return c.sup.Reload(to)
 	}
-	return reloadSupervisor(ctx, to.Cluster.Name)
+	return control.NewClient(to.Cluster.Name).Reload(ctx)
 }
 
 // resyncNodeRules runs a kube-proxy full sync on every node, from the rules
 // of one world to those of another, deleting chains no longer used.
 func resyncNodeRules(from, to *topology.World) error {
-	backend, err := nat.DetectBackend()
+	backend, err := Backend()
 	if err != nil {
 		return err
 	}
@@ -104,7 +102,7 @@ func resyncNodeRules(from, to *topology.World) error {
 				errs[i] = err
 				return
 			}
-			if err := nat.Apply(backend, next.FullSyncText(prev), runIn(topology.Namespace(to.Cluster.Name, n.Name))); err != nil {
+			if err := nat.Apply(backend, next.FullSyncText(prev), netns.RunIn(topology.Namespace(to.Cluster.Name, n.Name))); err != nil {
 				errs[i] = fmt.Errorf("kube-proxy sync on %s: %w", n.Name, err)
 			}
 		}()
@@ -114,31 +112,6 @@ func resyncNodeRules(from, to *topology.World) error {
 		if err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// reloadSupervisor asks a detached supervisor to apply the saved world.
-func reloadSupervisor(ctx context.Context, cluster string) error {
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", socketFile(cluster))
-	}}, Timeout: time.Minute}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://supervisor/reload", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("supervisor of cluster %q is not answering: %w", cluster, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var msg strings.Builder
-		buf := make([]byte, 4096)
-		n, _ := resp.Body.Read(buf)
-		msg.Write(buf[:n])
-		return fmt.Errorf("supervisor could not apply the change: %s", strings.TrimSpace(msg.String()))
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
-// Package sim is the live world: namespaces, links, routes and sysctls, the
-// workloads serving in them, and the lifecycle of a cluster. Its API serves
-// the CLI and users' Go tests alike.
+// Package sim is the live world's public face: it brings a cluster up and
+// down, changes it in place, and sends it traffic. Its API serves the CLI
+// and users' Go tests alike; the work is done by the packages below it
+// (internal/netns, internal/fabric, internal/state, internal/control,
+// internal/supervisor, observe, capture, doctor, dump), none of which
+// imports this one.
 package sim
 
 import (
@@ -13,6 +16,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nlbsim/nlbsim/sim/internal/fabric"
+	"github.com/nlbsim/nlbsim/sim/internal/netns"
+	"github.com/nlbsim/nlbsim/sim/internal/state"
+	"github.com/nlbsim/nlbsim/sim/internal/supervisor"
+	"github.com/nlbsim/nlbsim/sim/simerr"
 	"github.com/nlbsim/nlbsim/topology"
 )
 
@@ -26,7 +34,8 @@ type Options struct {
 	// Log receives progress lines and, in process, the supervisor's log.
 	Log io.Writer
 	// BeforeStep, when set, runs before each step of a first Up (UpSteps)
-	// and aborts it with its error: a hook for interruption tests.
+	// and aborts it with its error: a hook for interruption tests (see
+	// PauseAt).
 	BeforeStep func(step string) error
 }
 
@@ -39,21 +48,10 @@ type Cluster struct {
 	// Existed is set when Up found the cluster running and kept it;
 	// Changed when it also changed its settings in place.
 	Existed, Changed bool
-	sup              *Supervisor // set when the supervisor runs in this process
+	sup              *supervisor.Supervisor // set when the supervisor runs in this process
 	stop             context.CancelFunc
 	// closers release namespace handles given out with clients.
 	closers []func() error
-}
-
-// ErrNeedsRoot says an operation needs root, before anything was touched.
-var ErrNeedsRoot = errors.New("this command needs root (run it with sudo): it creates network namespaces")
-
-// RequireRoot fails with ErrNeedsRoot unless the process is root.
-func RequireRoot() error {
-	if os.Geteuid() != 0 {
-		return ErrNeedsRoot
-	}
-	return nil
 }
 
 // Up builds the world of spec and returns when every pod answers through
@@ -71,12 +69,12 @@ func Up(ctx context.Context, spec topology.Spec, opts Options) (*Cluster, error)
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	lock, err := lockCluster(spec.Name)
+	lock, err := state.LockCluster(spec.Name)
 	if err != nil {
 		return nil, err
 	}
 	// The lock file goes when the cluster does not exist afterwards.
-	defer func() { lock.release(!exists(spec.Name)) }()
+	defer func() { lock.Release(!state.Exists(spec.Name)) }()
 
 	if c, done, err := resume(ctx, w, opts); done {
 		return c, err
@@ -85,7 +83,7 @@ func Up(ctx context.Context, spec topology.Spec, opts Options) (*Cluster, error)
 	c, err := build(ctx, w, opts)
 	if err != nil {
 		if opts.Retain {
-			return nil, fmt.Errorf("%w (kept for debugging: sudo nlbsim down --name %s removes it)", err, spec.Name)
+			return nil, &RetainedError{Cluster: spec.Name, Err: err}
 		}
 		if terr := teardown(spec.Name); terr != nil {
 			return nil, fmt.Errorf("%w; cleaning up also failed: %v", err, terr)
@@ -100,14 +98,14 @@ func Up(ctx context.Context, spec topology.Spec, opts Options) (*Cluster, error)
 // done is false when there is nothing and Up must build.
 func resume(ctx context.Context, w *topology.World, opts Options) (c *Cluster, done bool, err error) {
 	name := w.Cluster.Name
-	old, err := LoadWorld(name)
-	if errors.Is(err, ErrNotFound) {
-		left, lerr := listNamespaces(topology.Namespace(name, ""))
+	old, err := state.LoadWorld(name)
+	if errors.Is(err, simerr.ErrNoCluster) {
+		left, lerr := netns.List(topology.Namespace(name, ""))
 		if lerr != nil {
 			return nil, true, lerr
 		}
 		if len(left) > 0 {
-			return nil, true, fmt.Errorf("cluster %q has %d namespaces but no state (an interrupted run?); remove them with: sudo nlbsim down --name %s", name, len(left), name)
+			return nil, true, &LeftoverError{Cluster: name, Namespaces: len(left)}
 		}
 		return nil, false, nil
 	}
@@ -115,7 +113,7 @@ func resume(ctx context.Context, w *topology.World, opts Options) (c *Cluster, d
 		return nil, true, err
 	}
 	c = &Cluster{World: old, Existed: true}
-	if _, alive := supervisorPID(name); !alive {
+	if !SupervisorRunning(name) {
 		fmt.Fprintf(opts.Log, "restarting the supervisor of %s\n", name)
 		if err := c.startSupervisor(opts); err != nil {
 			return nil, true, err
@@ -133,15 +131,16 @@ func resume(ctx context.Context, w *topology.World, opts Options) (c *Cluster, d
 // build makes a new cluster: state, fabric, files, supervisor, then checks
 // every pod through the data path.
 func build(ctx context.Context, w *topology.World, opts Options) (*Cluster, error) {
-	if opts.BeforeStep == nil {
-		opts.BeforeStep = pauseHookFromEnv()
-	}
 	c := &Cluster{World: w}
+	backend, err := Backend()
+	if err != nil {
+		return nil, err
+	}
 	steps := map[string]func() error{
-		"state":      func() error { return saveWorld(w) },
-		"fabric":     func() error { return buildFabric(w) },
-		"files":      func() error { return writeEtcNetns(w) },
-		"rules":      func() error { return installNodeRules(w) },
+		"state":      func() error { return state.SaveWorld(w) },
+		"fabric":     func() error { return fabric.Build(w) },
+		"files":      func() error { return fabric.WriteEtcNetns(w) },
+		"rules":      func() error { return installNodeRules(backend, w) },
 		"supervisor": func() error { return c.startSupervisor(opts) },
 		"probe":      func() error { return c.probe(ctx) },
 	}
@@ -169,13 +168,17 @@ func (c *Cluster) startSupervisor(opts Options) error {
 		_, err := spawnSupervisor(name)
 		return err
 	}
-	sup := NewSupervisor(c.World, opts.Log)
+	backend, err := Backend()
+	if err != nil {
+		return err
+	}
+	sup := supervisor.New(c.World, backend, opts.Log)
 	if err := sup.Start(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go sup.ServeControl(ctx)
-	if err := writePID(name, os.Getpid(), true); err != nil {
+	if err := state.WritePID(name, os.Getpid(), true); err != nil {
 		cancel()
 		sup.Stop()
 		return err
@@ -215,11 +218,11 @@ func Down(cluster string) error {
 	if err := RequireRoot(); err != nil {
 		return err
 	}
-	lock, err := lockCluster(cluster)
+	lock, err := state.LockCluster(cluster)
 	if err != nil {
 		return err
 	}
-	defer lock.release(true)
+	defer lock.Release(true)
 	return teardown(cluster)
 }
 
@@ -228,7 +231,7 @@ func DownAll() ([]string, error) {
 	if err := RequireRoot(); err != nil {
 		return nil, err
 	}
-	names, err := Clusters()
+	names, err := state.Clusters()
 	if err != nil {
 		return nil, err
 	}
@@ -250,14 +253,14 @@ func teardown(cluster string) error {
 	if err := stopSupervisor(cluster); err != nil {
 		errs = append(errs, err.Error())
 	}
-	names, _ := listNamespaces(topology.Namespace(cluster, ""))
+	names, _ := netns.List(topology.Namespace(cluster, ""))
 	for _, pid := range processesIn(names) {
 		terminate(pid, 2*time.Second)
 	}
-	if err := teardownNamespaces(cluster); err != nil {
+	if err := fabric.Teardown(cluster); err != nil {
 		errs = append(errs, err.Error())
 	}
-	if err := removeState(cluster); err != nil {
+	if err := state.Remove(cluster); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {

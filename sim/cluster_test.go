@@ -156,7 +156,7 @@ func assertNothingLeft(t *testing.T, cluster string) {
 		assert.True(t, os.IsNotExist(err), "%s is left", p)
 	}
 	_, err := sim.LoadWorld(cluster)
-	assert.ErrorIs(t, err, sim.ErrNotFound)
+	assert.ErrorIs(t, err, sim.ErrNoCluster)
 }
 
 // A failure midway through a first up leaves nothing; with Retain it keeps
@@ -219,7 +219,7 @@ func TestConcurrentUpsOfOneName(t *testing.T) {
 			ok++
 			continue
 		}
-		assert.Contains(t, err.Error(), "is being changed by another nlbsim command", "up %d", i)
+		assert.ErrorIs(t, err, sim.ErrBusy, "up %d", i)
 	}
 	assert.GreaterOrEqual(t, ok, 1)
 	for _, c := range clusters {

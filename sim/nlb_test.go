@@ -42,7 +42,7 @@ func podByName(w *topology.World, name string) topology.Pod {
 }
 
 // Which source each mode shows the pod, and which path the packet takes
-// (SPEC §2; issue 5's table), asserted from the pods' replies.
+// (the README's table of ip and instance mode), asserted from the pods' replies.
 func TestSourceThePodSees(t *testing.T) {
 	cases := []struct {
 		name string

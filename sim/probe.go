@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nlbsim/nlbsim/sim/internal/echo"
+	"github.com/nlbsim/nlbsim/sim/internal/netns"
 	"github.com/nlbsim/nlbsim/topology"
 )
 
@@ -22,12 +24,12 @@ const probeTimeout = 10 * time.Second
 // first request to any of them succeeds.
 func (c *Cluster) probe(ctx context.Context) error {
 	w := c.World
-	bastion, err := openNamespace(topology.Namespace(w.Cluster.Name, w.Bastion.Name))
+	bastion, err := netns.Open(topology.Namespace(w.Cluster.Name, w.Bastion.Name))
 	if err != nil {
 		return err
 	}
 	defer bastion.Close()
-	client := httpClient(bastion, 2*time.Second, false)
+	client := netns.HTTPClient(bastion, 2*time.Second, false)
 	type check struct{ what, url, wantPod string }
 	var checks []check
 	for _, p := range w.Pods {
@@ -109,7 +111,7 @@ func getOnce(ctx context.Context, client *http.Client, url, wantPod string) erro
 	if wantPod == "" {
 		return nil
 	}
-	var r EchoReply
+	var r echo.Reply
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		return err
 	}

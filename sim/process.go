@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -13,10 +12,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nlbsim/nlbsim/sim/internal/netns"
+	"github.com/nlbsim/nlbsim/sim/internal/state"
 )
 
 // SuperviseCommand is the hidden CLI verb that runs a detached supervisor.
-const SuperviseCommand = "__supervise"
+const SuperviseCommand = state.SuperviseCommand
 
 // spawnSupervisor starts `nlbsim __supervise --name X` detached (own session,
 // no terminal) and waits until it says it serves, or why it cannot.
@@ -25,7 +27,7 @@ func spawnSupervisor(cluster string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	logf, err := os.OpenFile(logFile(cluster), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(state.LogFile(cluster), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, err
 	}
@@ -52,71 +54,26 @@ func spawnSupervisor(cluster string) (int, error) {
 	msg := strings.TrimSpace(string(line[:n]))
 	if msg != "ready" {
 		if msg == "" {
-			msg = "it exited without a word; see " + logFile(cluster)
+			msg = "it exited without a word; see " + state.LogFile(cluster)
 		}
 		return pid, fmt.Errorf("supervisor failed: %s", msg)
 	}
 	return pid, nil
 }
 
-// isOurSupervisor checks that pid runs nlbsim's supervisor of cluster, so
-// that a stale pid file never makes us signal someone else's process.
-func isOurSupervisor(pid int, cluster string) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return false
-	}
-	args := bytes.Split(bytes.TrimRight(b, "\x00"), []byte{0})
-	for i := 0; i+2 < len(args); i++ {
-		if string(args[i]) == SuperviseCommand && string(args[i+1]) == "--name" && string(args[i+2]) == cluster {
-			return true
-		}
-	}
-	return false
-}
-
-// supervisorPID returns the recorded pid of a cluster's supervisor if that
-// process is alive and is that supervisor, or is this process (a supervisor
-// running in process).
-func supervisorPID(cluster string) (int, bool) {
-	b, err := os.ReadFile(pidFile(cluster))
-	if err != nil {
-		return 0, false
-	}
-	text, inProcess := strings.CutSuffix(strings.TrimSpace(string(b)), " "+inProcessMark)
-	pid, err := strconv.Atoi(text)
-	if err != nil || pid <= 1 {
-		return 0, false
-	}
-	if inProcess { // a test's cluster: alive while that process is
-		return pid, pid == os.Getpid() || alive(pid)
-	}
-	return pid, isOurSupervisor(pid, cluster)
-}
-
-// inProcessMark follows the pid of a supervisor that runs inside another
-// program (a Go test): down never signals it.
-const inProcessMark = "in-process"
-
-// inProcessSupervisor reports whether the recorded supervisor runs inside
-// another program.
-func inProcessSupervisor(cluster string) bool {
-	b, err := os.ReadFile(pidFile(cluster))
-	return err == nil && strings.HasSuffix(strings.TrimSpace(string(b)), inProcessMark)
-}
-
 // SupervisorRunning reports whether a cluster's supervisor runs. It needs
 // no root.
 func SupervisorRunning(cluster string) bool {
-	_, alive := supervisorPID(cluster)
+	_, _, alive := state.SupervisorPID(cluster)
 	return alive
 }
 
 // stopSupervisor ends a cluster's detached supervisor by pid: SIGTERM, then
-// SIGKILL if it has not gone within the grace period.
+// SIGKILL if it has not gone within the grace period. A supervisor running
+// inside another program (a Go test) is never signalled.
 func stopSupervisor(cluster string) error {
-	pid, ok := supervisorPID(cluster)
-	if !ok || inProcessSupervisor(cluster) {
+	pid, inProcess, alive := state.SupervisorPID(cluster)
+	if !alive || inProcess {
 		return nil
 	}
 	return terminate(pid, 5*time.Second)
@@ -131,7 +88,7 @@ func terminate(pid int, grace time.Duration) error {
 	}
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
-		if !alive(pid) {
+		if !state.Alive(pid) {
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -142,28 +99,13 @@ func terminate(pid int, grace time.Duration) error {
 	return nil
 }
 
-// alive reports whether pid runs; a zombie waiting for its parent (or
-// init) to reap it has ended.
-func alive(pid int) bool {
-	if unix.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
-}
-
 // processesIn lists the processes whose network namespace is one of the named
 // namespaces: shells and commands started in the cluster through exec.
 func processesIn(namespaces []string) []int {
 	want := map[[2]uint64]bool{}
 	for _, n := range namespaces {
 		var st unix.Stat_t
-		if unix.Stat(filepath.Join(netnsDir, n), &st) == nil {
+		if unix.Stat(filepath.Join(netns.Dir, n), &st) == nil {
 			want[[2]uint64{st.Dev, st.Ino}] = true
 		}
 	}

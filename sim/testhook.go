@@ -9,29 +9,18 @@ import (
 	"syscall"
 )
 
-// PauseEnv names the test hook that stops a first Up before one of its
-// steps (UpSteps), so that a test can kill or interrupt it exactly there.
-const PauseEnv = "NLBSIM_PAUSE_AT"
-
-// pauseHookFromEnv returns, when NLBSIM_PAUSE_AT names a step, a BeforeStep
-// hook that prints "paused at <step>" on stderr before that step and blocks
-// until the process gets SIGINT or SIGTERM; it then returns an error, so Up
-// rolls back as after any interruption. (The hook waits for the signals
-// itself: it has no context, and a pause that only SIGKILL could end would
-// hide a rollback that does not happen.) An unknown step fails the first
-// step at once. Without the variable it returns nil.
-func pauseHookFromEnv() func(string) error {
-	at := os.Getenv(PauseEnv)
-	if at == "" {
-		return nil
+// PauseAt returns a BeforeStep hook for interruption tests: before step it
+// prints "paused at <step>" on stderr and blocks until the process gets
+// SIGINT or SIGTERM; it then returns an error, so Up rolls back as after any
+// interruption. (The hook waits for the signals itself: it has no context,
+// and a pause that only SIGKILL could end would hide a rollback that does
+// not happen.) A step that is not one of UpSteps is bad input.
+func PauseAt(step string) (func(string) error, error) {
+	if !slices.Contains(UpSteps, step) {
+		return nil, &InvalidStepError{Step: step}
 	}
-	if !slices.Contains(UpSteps, at) {
-		return func(string) error {
-			return fmt.Errorf("%s=%q is not a step of up (steps: %s)", PauseEnv, at, strings.Join(UpSteps, ", "))
-		}
-	}
-	return func(step string) error {
-		if step != at {
+	return func(at string) error {
+		if at != step {
 			return nil
 		}
 		sigs := make(chan os.Signal, 1)
@@ -39,6 +28,13 @@ func pauseHookFromEnv() func(string) error {
 		defer signal.Stop(sigs)
 		fmt.Fprintf(os.Stderr, "paused at %s (pid %d; SIGINT or SIGTERM rolls back, SIGKILL leaves what was built)\n", step, os.Getpid())
 		sig := <-sigs
-		return fmt.Errorf("%v while paused at %s (%s)", sig, step, PauseEnv)
-	}
+		return fmt.Errorf("%v while paused at %s", sig, step)
+	}, nil
+}
+
+// InvalidStepError names a step that Up does not have.
+type InvalidStepError struct{ Step string }
+
+func (e *InvalidStepError) Error() string {
+	return fmt.Sprintf("%q is not a step of up (steps: %s)", e.Step, strings.Join(UpSteps, ", "))
 }

@@ -27,7 +27,7 @@ func newApplyCmd(g *globalFlags) *cobra.Command {
 			}
 			fl := cmd.Flags()
 			before, err := sim.LoadWorld(g.name)
-			if errors.Is(err, sim.ErrNotFound) {
+			if errors.Is(err, sim.ErrNoCluster) {
 				// Bad manifests say so first, running cluster or not.
 				spec := newSpec(g.name)
 				setModeFlags(fl, f, &spec)

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nlbsim/nlbsim/sim/capture"
+
 	"github.com/spf13/cobra"
 
 	"github.com/nlbsim/nlbsim/sim"
@@ -84,14 +86,14 @@ func runCapture(cmd *cobra.Command, w *topology.World, hosts []string, f *captur
 		}
 		out = file
 	}
-	opts := sim.CaptureOptions{Port: f.port, Duration: f.duration, Started: func(ifaces []sim.CaptureInterface) {
+	opts := capture.Options{Port: f.port, Duration: f.duration, Started: func(ifaces []capture.Interface) {
 		until := "Ctrl-C stops"
 		if f.duration > 0 {
 			until = "for " + f.duration.String()
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "capturing on %d interfaces into %s; %s\n", len(ifaces), dest, until)
 	}}
-	stats, err := sim.Capture(ctx, w, hosts, out, opts)
+	stats, err := capture.Run(ctx, w, hosts, out, opts)
 	if file != nil {
 		if cerr := file.Close(); err == nil {
 			err = cerr

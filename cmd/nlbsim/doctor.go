@@ -8,9 +8,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/spf13/cobra"
+	"github.com/nlbsim/nlbsim/sim/doctor"
 
-	"github.com/nlbsim/nlbsim/sim"
+	"github.com/spf13/cobra"
 )
 
 func newDoctorCmd(g *globalFlags) *cobra.Command {
@@ -28,7 +28,7 @@ creates and removes; the host's own network namespace is never touched.`,
 			if output != "table" && output != "json" {
 				return usagef("-o: unknown format %q (valid: table, json)", output)
 			}
-			r := sim.Doctor()
+			r := doctor.Run()
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -53,7 +53,7 @@ creates and removes; the host's own network namespace is never touched.`,
 	return cmd
 }
 
-func writeDoctorTable(out io.Writer, r *sim.DoctorReport) {
+func writeDoctorTable(out io.Writer, r *doctor.Report) {
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ITEM\tVERDICT\tDETAIL")
 	for _, c := range r.Checks {
@@ -62,7 +62,7 @@ func writeDoctorTable(out io.Writer, r *sim.DoctorReport) {
 			detail += " — " + c.Fix
 		}
 		status := c.Status
-		if !c.Required && c.Status == sim.CheckOK {
+		if !c.Required && c.Status == doctor.CheckOK {
 			status += " (optional)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, status, detail)

@@ -53,7 +53,7 @@ func newScaleCmd(g *globalFlags) *cobra.Command {
 			if !cmd.Flags().Changed("replicas") || replicas < 0 {
 				return usagef("--replicas: give a number of replicas, 0 or more")
 			}
-			return doAction(cmd, g, sim.Action{Verb: "scale", Namespace: namespace, Name: name, Replicas: replicas}, "deployment.apps/"+name+" scaled")
+			return doAction(cmd, g, sim.Action{Verb: sim.VerbScale, Namespace: namespace, Name: name, Replicas: replicas}, "deployment.apps/"+name+" scaled")
 		},
 	}
 	cmd.Flags().IntVar(&replicas, "replicas", 0, "the new number of replicas")
@@ -72,7 +72,7 @@ func newRolloutCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return doAction(cmd, g, sim.Action{Verb: "rollout-restart", Namespace: namespace, Name: name}, "deployment.apps/"+name+" restarted")
+			return doAction(cmd, g, sim.Action{Verb: sim.VerbRolloutRestart, Namespace: namespace, Name: name}, "deployment.apps/"+name+" restarted")
 		},
 	}
 	restart.Flags().StringVarP(&namespace, "namespace", "n", "default", "namespace")
@@ -98,7 +98,7 @@ func newObjectVerbCmd(g *globalFlags, verb, kind, short string, withHow bool) *c
 			if withHow && how != "refuse" && how != "hang" {
 				return usagef("--how: %q is neither refuse nor hang", how)
 			}
-			a := sim.Action{Verb: verb + "-" + kind, Name: args[1], How: how}
+			a := sim.Action{Verb: sim.Verb(verb + "-" + kind), Name: args[1], How: how}
 			past := map[string]string{"delete": "deleted", "fail": "failing (" + how + ")", "recover": "recovered", "stop": "stopped", "start": "started"}[verb]
 			return doAction(cmd, g, a, kind+"/"+args[1]+" "+past)
 		},

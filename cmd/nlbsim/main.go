@@ -3,11 +3,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
-
-	"github.com/nlbsim/nlbsim/topology"
 )
 
 func main() {
@@ -17,25 +14,13 @@ func main() {
 // run executes one command line and returns its exit code: 0 success,
 // 1 runtime failure, 2 bad usage or bad input.
 func run(args []string) int {
-	root := newRootCmd()
+	root, g := newRootCmd()
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "error:", err)
-	var usage *usageError
-	var invalid *topology.InvalidError
-	if errors.As(err, &usage) || errors.As(err, &invalid) {
-		return 2
-	}
-	return 1
+	msg, code := describe(err, g.name)
+	fmt.Fprintln(os.Stderr, "error:", msg)
+	return code
 }
-
-// usageError marks bad usage: a wrong flag, argument or value.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func usagef(format string, a ...any) error { return &usageError{fmt.Errorf(format, a...)} }

@@ -78,12 +78,11 @@ func (w *markerWriter) String() string {
 	return w.buf.String()
 }
 
-// startPaused starts `nlbsim up --name NAME ARGS…` with NLBSIM_PAUSE_AT=step
-// and returns once it says it paused there.
+// startPaused starts `nlbsim up --name NAME --pause-at STEP ARGS…` and
+// returns once it says it paused there.
 func startPaused(t *testing.T, name, step string, args ...string) (*exec.Cmd, *markerWriter) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"up", "--name", name}, args...)...)
-	cmd.Env = append(os.Environ(), sim.PauseEnv+"="+step)
+	cmd := exec.Command(binary, append([]string{"up", "--name", name, "--pause-at", step}, args...)...)
 	stderr := newMarkerWriter("paused at " + step)
 	cmd.Stdout, cmd.Stderr = new(bytes.Buffer), stderr
 	require.NoError(t, cmd.Start())

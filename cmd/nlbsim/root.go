@@ -11,7 +11,7 @@ type globalFlags struct {
 	name string
 }
 
-func newRootCmd() *cobra.Command {
+func newRootCmd() (*cobra.Command, *globalFlags) {
 	g := &globalFlags{}
 	root := &cobra.Command{
 		Use:   "nlbsim",
@@ -65,7 +65,7 @@ network namespace named nlbsim.<cluster>.<host>.`,
 		newVersionCmd(),
 		newSuperviseCmd(g),
 	)
-	return root
+	return root, g
 }
 
 // exactArgs is cobra.ExactArgs with a usage error.

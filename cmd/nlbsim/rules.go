@@ -15,7 +15,7 @@ import (
 // for commands that need no running cluster.
 func worldOrDefault(cmd *cobra.Command, name string) (*topology.World, error) {
 	w, err := sim.LoadWorld(name)
-	if errors.Is(err, sim.ErrNotFound) {
+	if errors.Is(err, sim.ErrNoCluster) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "note: cluster %q is not running; showing the default world\n", name)
 		spec := topology.DefaultSpec()
 		spec.Name = name

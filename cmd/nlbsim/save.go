@@ -6,6 +6,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/nlbsim/nlbsim/sim/dump"
+
 	"github.com/spf13/cobra"
 
 	"github.com/nlbsim/nlbsim/sim"
@@ -36,7 +38,7 @@ reads, so it works with a dead supervisor or a missing namespace.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			r, err := sim.Save(ctx, g.name, args[0])
+			r, err := dump.Save(ctx, g.name, args[0], sim.Backend)
 			if err != nil {
 				return fmt.Errorf("saving cluster %q: %w", g.name, err)
 			}

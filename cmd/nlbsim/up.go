@@ -22,6 +22,7 @@ type upFlags struct {
 	minimal, retain, fg   bool
 	instanceType          string
 	files                 []string
+	pauseAt               string // hidden: interruption tests pause a first up before this step
 }
 
 // addModeFlags adds the flags that set every LoadBalancer Service's NLB and
@@ -108,6 +109,11 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 			if err := spec.Validate(); err != nil {
 				return &usageError{err}
 			}
+			if fl.Changed("pause-at") {
+				if _, err := sim.PauseAt(f.pauseAt); err != nil {
+					return usagef("--pause-at: %v", err)
+				}
+			}
 			return runUp(cmd, spec, f, before, applied)
 		},
 	}
@@ -120,6 +126,8 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 	fl.BoolVar(&f.retain, "retain", false, "keep what a failed first up built, for debugging")
 	fl.BoolVar(&f.fg, "foreground", false, "keep the supervisor attached; Ctrl-C tears the cluster down")
 	fl.StringVar(&f.instanceType, "instance-type", d.InstanceType, "EC2 instance type of the nodes (caps pods per node as VPC CNI does)")
+	fl.StringVar(&f.pauseAt, "pause-at", "", "for interruption tests: pause a first up before this step until SIGINT or SIGTERM")
+	fl.MarkHidden("pause-at")
 	return cmd
 }
 
@@ -137,7 +145,13 @@ func runUp(cmd *cobra.Command, spec topology.Spec, f *upFlags, before *topology.
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	c, err := sim.Up(ctx, spec, sim.Options{Retain: f.retain, InProcess: f.fg, Log: cmd.ErrOrStderr()})
+	opts := sim.Options{Retain: f.retain, InProcess: f.fg, Log: cmd.ErrOrStderr()}
+	if f.pauseAt != "" {
+		if opts.BeforeStep, err = sim.PauseAt(f.pauseAt); err != nil {
+			return err
+		}
+	}
+	c, err := sim.Up(ctx, spec, opts)
 	if err != nil {
 		return err
 	}

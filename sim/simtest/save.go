@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nlbsim/nlbsim/sim/dump"
+
 	"github.com/nlbsim/nlbsim/sim"
 )
 
@@ -38,7 +40,7 @@ func saveIfFailed(t testing.TB, cluster string) {
 	os.RemoveAll(dir) // an earlier run's bundle: the name is this test's own
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err := sim.Save(ctx, cluster, dir)
+	r, err := dump.Save(ctx, cluster, dir, sim.Backend)
 	if err != nil {
 		t.Logf("test failed; saving cluster %q for the post-mortem failed too: %v", cluster, err)
 		return

@@ -1,0 +1,369 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nlbsim/nlbsim/sim/internal/netns"
+
+	"github.com/nlbsim/nlbsim/nat"
+	"github.com/nlbsim/nlbsim/sim/internal/state"
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// Reasons AWS gives for a target's state (DescribeTargetHealth).
+const (
+	reasonInitial      = "Elb.InitialHealthChecking"
+	reasonFailed       = "Target.FailedHealthChecks"
+	reasonCodeMismatch = "Target.ResponseCodeMismatch"
+	reasonTimeout      = "Target.Timeout"
+)
+
+// targetRecord is a target's health with the streak that moves it.
+type targetRecord struct {
+	topology.TargetHealth
+	passes, fails int
+	drainUntil    time.Time
+}
+
+// nlbController does what the Load Balancer Controller and the NLB do:
+// registers targets, health-checks them from every NLB node, and programs
+// each NLB node's DNAT rules from the targets' health.
+type nlbController struct {
+	s *Supervisor
+	w *topology.World // the world it was started for: Reload starts another
+
+	programMu sync.Mutex // one programming of the NLB nodes at a time
+
+	mu      sync.Mutex
+	targets map[string][]*targetRecord // guarded by mu: by NLB name
+}
+
+func newNLBController(s *Supervisor, w *topology.World) *nlbController {
+	c := &nlbController{s: s, w: w, targets: map[string][]*targetRecord{}}
+	for _, lb := range w.LoadBalancers {
+		for _, t := range w.Targets(lb) {
+			c.targets[lb.Name] = append(c.targets[lb.Name], &targetRecord{TargetHealth: topology.TargetHealth{
+				Target: t, State: topology.TargetInitial, Reason: reasonInitial,
+				Description: "Initial health checking in progress"}})
+		}
+	}
+	return c
+}
+
+// provision runs the first round of health checks at once, as the NLB's
+// provisioning does: targets that pass are healthy, those that fail are
+// unhealthy; then every NLB node is programmed.
+func (c *nlbController) provision(ctx context.Context) error {
+	for _, lb := range c.w.LoadBalancers {
+		results := c.checkAll(ctx, lb)
+		c.mu.Lock()
+		for i, r := range c.targets[lb.Name] {
+			if results[i] == "" {
+				r.State, r.Reason, r.Description, r.passes = topology.TargetHealthy, "", "", 1
+			} else {
+				c.markUnhealthy(r, results[i])
+				r.fails = 1
+			}
+		}
+		c.mu.Unlock()
+	}
+	return c.program()
+}
+
+// run health-checks every NLB's targets at its interval (divided by the
+// time scale) until ctx ends.
+func (c *nlbController) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, lb := range c.w.LoadBalancers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(c.s.scaled(lb.HealthCheck.Interval))
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				results := c.checkAll(ctx, lb)
+				if ctx.Err() != nil {
+					return
+				}
+				changed := c.apply(lb, results)
+				if c.dropDrained(lb) || changed {
+					if err := c.program(); err != nil {
+						c.s.log.Printf("programming NLB %s: %v", lb.Name, err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// apply moves targets along their thresholds; it reports whether any
+// target changed state.
+func (c *nlbController) apply(lb topology.NLB, results []string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	changed := false
+	for i, r := range c.targets[lb.Name] {
+		if i >= len(results) || r.State == topology.TargetDraining || r.State == topology.TargetUnused {
+			continue
+		}
+		if results[i] == "" {
+			r.passes, r.fails = r.passes+1, 0
+			if r.State != topology.TargetHealthy && r.passes >= lb.HealthCheck.HealthyThreshold {
+				r.State, r.Reason, r.Description = topology.TargetHealthy, "", ""
+				c.s.event(eventNormal, "TargetHealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is healthy")
+				changed = true
+			}
+			continue
+		}
+		r.passes, r.fails = 0, r.fails+1
+		if r.State != topology.TargetUnhealthy && r.fails >= lb.HealthCheck.UnhealthyThreshold {
+			c.markUnhealthy(r, results[i])
+			c.s.event(eventWarning, "TargetUnhealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unhealthy: "+r.Reason+": "+r.Description)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// reconcile registers and deregisters targets as the Load Balancer
+// Controller does when endpoints or nodes change: new targets start in
+// initial; gone ones drain for the deregistration delay, then go; the
+// targets of a stopped instance are unused at once.
+func (c *nlbController) reconcile() {
+	w := c.s.world()
+	now := time.Now()
+	c.mu.Lock()
+	for _, lb := range w.LoadBalancers {
+		want := map[string]topology.Target{}
+		var order []string
+		for _, t := range w.Targets(lb) {
+			k := t.TargetGroup + "|" + t.Addr().String()
+			want[k], order = t, append(order, k)
+		}
+		for _, r := range c.targets[lb.Name] {
+			k := r.TargetGroup + "|" + r.Addr().String()
+			t, wanted := want[k]
+			delete(want, k)
+			node, _ := w.Node(t.Node)
+			switch {
+			case wanted && lb.TargetType == topology.TargetInstance && node.Stopped:
+				if r.State != topology.TargetUnused {
+					r.State, r.Reason, r.Description = topology.TargetUnused, "Target.InvalidState", "Target is in the stopped state"
+					c.s.event(eventNormal, "TargetUnused", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unused: the instance is stopped")
+				}
+			case wanted && (r.State == topology.TargetUnused || r.State == topology.TargetDraining):
+				r.State, r.Reason, r.Description, r.passes, r.fails = topology.TargetInitial, reasonInitial, "Initial health checking in progress", 0, 0
+				c.s.event(eventNormal, "TargetRegistered", "targetgroup/"+r.TargetGroup, r.Addr().String()+" registered")
+			case !wanted && r.State != topology.TargetDraining:
+				r.State, r.Reason, r.Description = topology.TargetDraining, "Target.DeregistrationInProgress", "Target deregistration is in progress"
+				r.drainUntil = now.Add(c.s.scaled(lb.DeregistrationDelay))
+				c.s.event(eventNormal, "TargetDraining", "targetgroup/"+r.TargetGroup, r.Addr().String()+" deregistered: draining for "+c.s.scaled(lb.DeregistrationDelay).String())
+			}
+		}
+		for _, k := range order {
+			if t, ok := want[k]; ok {
+				c.targets[lb.Name] = append(c.targets[lb.Name], &targetRecord{TargetHealth: topology.TargetHealth{
+					Target: t, State: topology.TargetInitial, Reason: reasonInitial, Description: "Initial health checking in progress"}})
+				c.s.event(eventNormal, "TargetRegistered", "targetgroup/"+t.TargetGroup, t.Addr().String()+" registered")
+			}
+		}
+	}
+	c.mu.Unlock()
+	if err := c.program(); err != nil {
+		c.s.log.Printf("programming NLBs: %v", err)
+	}
+}
+
+// dropDrained forgets targets whose deregistration delay has passed; it
+// reports whether any went.
+func (c *nlbController) dropDrained(lb topology.NLB) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now, kept, dropped := time.Now(), c.targets[lb.Name][:0], false
+	for _, r := range c.targets[lb.Name] {
+		if r.State == topology.TargetDraining && now.After(r.drainUntil) {
+			c.s.event(eventNormal, "TargetDeregistered", "targetgroup/"+r.TargetGroup, r.Addr().String()+" drained and deregistered")
+			dropped = true
+			continue
+		}
+		kept = append(kept, r)
+	}
+	c.targets[lb.Name] = kept
+	return dropped
+}
+
+func (c *nlbController) markUnhealthy(r *targetRecord, failure string) {
+	r.State, r.Reason, r.Description = topology.TargetUnhealthy, reasonFailed, "Health checks failed"
+	switch {
+	case failure == "timeout":
+		r.Reason, r.Description = reasonTimeout, "Request timed out"
+	case len(failure) == 3:
+		r.Reason, r.Description = reasonCodeMismatch, "Health checks failed with these codes: ["+failure+"]"
+	}
+}
+
+// checkAll probes every target of an NLB from every NLB node at once. A
+// target passes a round when most nodes' probes pass. The result per target
+// is "" for a pass, else why it failed: "timeout", an HTTP status, "refused".
+func (c *nlbController) checkAll(ctx context.Context, lb topology.NLB) []string {
+	c.mu.Lock()
+	targets := make([]topology.Target, len(c.targets[lb.Name]))
+	for i, r := range c.targets[lb.Name] {
+		targets[i] = r.Target
+	}
+	c.mu.Unlock()
+	failures := make([][]string, len(targets))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, node := range lb.Nodes {
+		ns, ok := c.s.handle(node.Name)
+		if !ok {
+			continue
+		}
+		for i, t := range targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if why := c.probe(ctx, ns, lb, t); why != "" {
+					mu.Lock()
+					failures[i] = append(failures[i], why)
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	out := make([]string, len(targets))
+	for i, f := range failures {
+		if 2*len(f) >= len(lb.Nodes) && len(f) > 0 {
+			out[i] = f[0]
+		}
+	}
+	return out
+}
+
+// probe runs one health check from inside an NLB node's namespace: a TCP
+// connection, or an HTTP GET whose status must be 200–399.
+func (c *nlbController) probe(ctx context.Context, ns netns.Handle, lb topology.NLB, t topology.Target) string {
+	hc := lb.HealthCheck
+	timeout := c.s.scaled(hc.Timeout)
+	addr := net.JoinHostPort(t.IP.String(), strconv.Itoa(lb.HealthCheckPort(t)))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if hc.Protocol == "TCP" {
+		d := netns.NewDialer(ns, timeout)
+		conn, err := d.DialContext(ctx, "tcp4", addr)
+		if err != nil {
+			return failureKind(err)
+		}
+		conn.Close()
+		return ""
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+hc.Path, nil)
+	if err != nil {
+		return err.Error()
+	}
+	resp, err := netns.HTTPClient(ns, timeout, false).Do(req)
+	if err != nil {
+		return failureKind(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 399 {
+		return strconv.Itoa(resp.StatusCode)
+	}
+	return ""
+}
+
+func failureKind(err error) string {
+	if ne, ok := err.(net.Error); ok && ne.Timeout() || err == context.DeadlineExceeded {
+		return "timeout"
+	}
+	return "refused"
+}
+
+// program writes every NLB node's rules from the targets' health, saves
+// the target groups for get targets, and updates the DNS answers.
+func (c *nlbController) program() error {
+	c.programMu.Lock()
+	defer c.programMu.Unlock()
+	start := time.Now()
+	defer func() {
+		c.s.event(eventNormal, "NLBProgrammed", "nlb", fmt.Sprintf("NLB nodes reprogrammed in %d ms", time.Since(start).Milliseconds()))
+	}()
+	c.mu.Lock()
+	byLB := map[string][]topology.TargetHealth{}
+	var all []topology.TargetHealth
+	for name, rs := range c.targets {
+		for _, r := range rs {
+			byLB[name] = append(byLB[name], r.TargetHealth)
+		}
+		all = append(all, byLB[name]...)
+	}
+	c.mu.Unlock()
+	sortTargets(all)
+
+	serving := map[string][]netip.Addr{}
+	var wg sync.WaitGroup
+	errs := make([]error, 0)
+	var errMu sync.Mutex
+	for _, lb := range c.w.LoadBalancers {
+		healths := byLB[lb.Name]
+		for _, node := range lb.Nodes {
+			if nat.Serves(node, lb.CrossZone, healths) {
+				serving[lb.DNSName] = append(serving[lb.DNSName], node.IP)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				text := nat.NLBNodeRules(lb, node, healths)
+				if err := nat.Replace(c.s.backend, text, netns.RunIn(topology.Namespace(c.w.Cluster.Name, node.Name))); err != nil {
+					errMu.Lock()
+					errs = append(errs, fmt.Errorf("NLB node %s: %w", node.Name, err))
+					errMu.Unlock()
+				}
+			}()
+		}
+		if len(serving[lb.DNSName]) == 0 { // no AZ can serve: DNS answers with all
+			for _, node := range lb.Nodes {
+				serving[lb.DNSName] = append(serving[lb.DNSName], node.IP)
+			}
+		}
+	}
+	wg.Wait()
+	c.s.setServing(serving)
+	if err := state.SaveTargets(c.w.Cluster.Name, all); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// sortTargets orders target health by target group, AZ and address.
+func sortTargets(ts []topology.TargetHealth) {
+	sort.Slice(ts, func(i, j int) bool {
+		a, b := ts[i], ts[j]
+		if a.TargetGroup != b.TargetGroup {
+			return a.TargetGroup < b.TargetGroup
+		}
+		if a.AZ != b.AZ {
+			return a.AZ < b.AZ
+		}
+		return a.Addr().String() < b.Addr().String()
+	})
+}
