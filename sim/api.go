@@ -148,3 +148,23 @@ func RunSupervisor(ctx context.Context, cluster string) error {
 // SysctlKeys lists every sysctl nlbsim writes in some namespace, so that a
 // safety test can check that the host's own values never change.
 func SysctlKeys() []string { return netns.SysctlKeys() }
+
+// RemoveOrphans removes the clusters whose supervisor ran inside a program
+// (a Go test) that has ended without tearing them down: a killed test run's
+// debris. Clusters of a living process, and those of the CLI, are never
+// touched. It reports the clusters it removed.
+func RemoveOrphans() []string {
+	names, err := state.Clusters()
+	if err != nil {
+		return nil
+	}
+	var removed []string
+	for _, n := range names {
+		if pid, inProcess, alive := state.SupervisorPID(n); pid != 0 && inProcess && !alive {
+			if Down(n) == nil {
+				removed = append(removed, n)
+			}
+		}
+	}
+	return removed
+}

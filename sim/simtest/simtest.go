@@ -5,6 +5,7 @@ package simtest
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -31,10 +32,22 @@ func RequireRoot(t testing.TB) {
 
 var notLabel = regexp.MustCompile(`[^a-z0-9-]+`)
 
-// ClusterName derives a cluster name from the test's name: a DNS label of at
-// most 20 characters ending in a short hash, so parallel tests never collide.
+// processToken is unique to this test process: two runs of a suite on one
+// machine, or a suite beside a user's clusters, never share a cluster.
+var processToken = func() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}()
+
+// ClusterName derives a cluster name from the test's name and this process:
+// a DNS label of at most 20 characters ending in a short hash of both, so
+// parallel tests and parallel runs never collide. Within one process a test
+// gets the same name each time.
 func ClusterName(t testing.TB) string {
-	sum := sha256.Sum256([]byte(t.Name()))
+	sum := sha256.Sum256([]byte(t.Name() + "\x00" + processToken))
 	hash := hex.EncodeToString(sum[:])[:6]
 	base := strings.Trim(notLabel.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
 	base = strings.TrimPrefix(base, "test")
@@ -78,7 +91,7 @@ func Up(t testing.TB, opts ...Option) *sim.Cluster {
 	for _, o := range opts {
 		o(&spec)
 	}
-	sim.Down(spec.Name) // debris of an earlier, killed run of this test
+	sim.RemoveOrphans()
 	c, err := sim.Up(context.Background(), spec, sim.Options{InProcess: true})
 	if err != nil {
 		t.Fatalf("nlbsim up %s: %v", spec.Name, err)

@@ -19,11 +19,12 @@ type proxySync struct {
 	s *Supervisor
 
 	mu        sync.Mutex
-	applied   map[string]*nat.Ruleset // per node, the rules last installed
-	needFull  map[string]bool
-	last      time.Time
-	scheduled bool
-	running   sync.Mutex
+	applied   map[string]*nat.Ruleset // guarded by mu: per node, the rules last installed
+	needFull  map[string]bool         // guarded by mu: nodes whose next sync must be full
+	last      time.Time               // guarded by mu: when the last sync started
+	scheduled bool                    // guarded by mu: a sync is waiting for its timer
+
+	running sync.Mutex // one sync at a time; taken before mu, never under it
 }
 
 func newProxySync(s *Supervisor, w *topology.World) *proxySync {
