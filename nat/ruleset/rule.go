@@ -109,6 +109,10 @@ func (p *ruleParser) option(name string) error {
 		if err != nil {
 			return err
 		}
+		if !knownMatchModules[v] {
+			// iptables-restore: "Couldn't load match `c'".
+			return fmt.Errorf("%s %s: no such match module", name, v)
+		}
 		p.rule.Matches = append(p.rule.Matches, &Match{Module: v})
 		return nil
 	case "-j", "--jump", "-g", "--goto":
