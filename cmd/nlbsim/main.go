@@ -26,7 +26,8 @@ func run(args []string) int {
 	fmt.Fprintln(os.Stderr, "error:", err)
 	var usage *usageError
 	var invalid *topology.InvalidError
-	if errors.As(err, &usage) || errors.As(err, &invalid) {
+	var input *inputError
+	if errors.As(err, &usage) || errors.As(err, &invalid) || errors.As(err, &input) {
 		return 2
 	}
 	return 1
