@@ -394,3 +394,14 @@ func TestParseKeepsAnEmptyNATRange(t *testing.T) {
 	_, err := ParseNATRange(o.Arg())
 	assert.ErrorIs(t, err, ErrEmptyNATRange)
 }
+
+func TestWithout(t *testing.T) {
+	d := parseText(t, "*nat\n:PREROUTING ACCEPT [0:0]\n:AWS-SNAT - [0:0]\n:KUBE-SERVICES - [0:0]\n-A PREROUTING -j AWS-SNAT\n-A PREROUTING -j KUBE-SERVICES\n-A AWS-SNAT -j RETURN\nCOMMIT\n")
+	w := d.Without(func(table, chain string) bool { return strings.HasPrefix(chain, "AWS-") })
+	nat := w.Table("nat")
+	assert.Nil(t, nat.Chain("AWS-SNAT"))
+	require.NotNil(t, nat.Chain("KUBE-SERVICES"))
+	require.Len(t, nat.Chain("PREROUTING").Rules, 1)
+	assert.Equal(t, "KUBE-SERVICES", nat.Chain("PREROUTING").Rules[0].Target.Name)
+	assert.Len(t, d.Table("nat").Chain("PREROUTING").Rules, 2, "the original is kept")
+}
