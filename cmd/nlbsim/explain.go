@@ -150,6 +150,9 @@ type inputError struct {
 }
 
 func (e *inputError) Error() string {
+	if e.name == "" {
+		return e.err.Error()
+	}
 	var pes *ruleset.ParseErrors
 	if errors.As(e.err, &pes) && len(pes.Errs) > 1 {
 		var b strings.Builder

@@ -23,6 +23,10 @@ func run(args []string) int {
 	if err == nil {
 		return 0
 	}
+	var exit *exitCode
+	if errors.As(err, &exit) {
+		return exit.code
+	}
 	fmt.Fprintln(os.Stderr, "error:", err)
 	var usage *usageError
 	var invalid *topology.InvalidError
