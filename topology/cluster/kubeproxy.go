@@ -85,6 +85,8 @@ func (r *reader) applyKubeProxyConfig(w *topology.World, from string, cfg kubePr
 		first, _, _ := strings.Cut(cfg.ClusterCIDR, ",")
 		if p, err := netip.ParsePrefix(strings.TrimSpace(first)); err == nil {
 			kp.ClusterCIDR = p.Masked()
+			// Kept in the world; nat's rule generation does not read it yet.
+			r.warn("%s: clusterCIDR %s is not modelled yet: the rules lack kube-proxy's detect-local masquerade (! -s %s -j KUBE-MARK-MASQ) and pod short-circuit", from, kp.ClusterCIDR, kp.ClusterCIDR)
 		} else {
 			r.warn("%s: clusterCIDR %q is not a CIDR; left out", from, cfg.ClusterCIDR)
 		}

@@ -209,3 +209,31 @@ func TestBadInputNamesTheFileAndTheObject(t *testing.T) {
 		})
 	}
 }
+
+func TestKubeadmConfigMap(t *testing.T) {
+	cm := filepath.Join(t.TempDir(), "kube-proxy.yaml")
+	require.NoError(t, os.WriteFile(cm, []byte(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: kube-proxy, namespace: kube-system}
+data:
+  config.conf: |-
+    apiVersion: kubeproxy.config.k8s.io/v1alpha1
+    kind: KubeProxyConfiguration
+    clusterCIDR: 10.244.0.0/16
+    mode: ""
+    iptables:
+      masqueradeAll: true
+      minSyncPeriod: 1s
+`), 0o644))
+	c, err := readFiles(t, "testdata/eks-cluster.yaml", cm)
+	require.NoError(t, err)
+	assert.Equal(t, "kube-system/kube-proxy", c.KubeProxyConfig)
+	kp := c.World.Cluster.KubeProxy
+	assert.Equal(t, "iptables", kp.Mode, "empty means iptables on Linux")
+	assert.Equal(t, netip.MustParsePrefix("10.244.0.0/16"), kp.ClusterCIDR)
+	assert.Equal(t, 14, kp.MasqueradeBit)
+	assert.Equal(t, time.Second, kp.MinSyncPeriod)
+	require.Len(t, c.Warnings, 2)
+	assert.Contains(t, c.Warnings[0], "clusterCIDR 10.244.0.0/16 is not modelled yet")
+	assert.Equal(t, "kube-system/kube-proxy: iptables.masqueradeAll is not modelled", c.Warnings[1])
+}
