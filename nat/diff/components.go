@@ -57,6 +57,10 @@ var sharedChains = map[string]bool{
 	"filter/KUBE-EXTERNAL-SERVICES": true, "filter/KUBE-NODEPORTS": true, "filter/KUBE-PROXY-FIREWALL": true,
 }
 
+// sortedShared are the shared chains in a fixed order, for stable reports.
+var sortedShared = []string{"filter/KUBE-EXTERNAL-SERVICES", "filter/KUBE-NODEPORTS", "filter/KUBE-PROXY-FIREWALL",
+	"filter/KUBE-SERVICES", "nat/KUBE-NODEPORTS", "nat/KUBE-SERVICES"}
+
 var servicePrefixes = []string{"KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"}
 
 func isServiceChain(name string) bool {

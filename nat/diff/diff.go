@@ -138,6 +138,34 @@ type side struct {
 	dump *ruleset.Dump
 	// owner maps nat chains to the Service ("ns/name") that owns them.
 	owner map[string]string
+	// rules caches rulesOf by "table/chain"; chains and shared group a
+	// Service's chains and its rules in shared chains.
+	rules  map[string][]ruleRef
+	chains map[string][]string
+	shared map[string]map[string][]ruleRef
+}
+
+func newSide(d *ruleset.Dump, owner map[string]string) *side {
+	s := &side{dump: d, owner: owner, rules: map[string][]ruleRef{}, chains: map[string][]string{}, shared: map[string]map[string][]ruleRef{}}
+	for ch, o := range owner {
+		if hasChain(s, "nat", ch) {
+			s.chains[o] = append(s.chains[o], ch)
+		}
+	}
+	for _, list := range s.chains {
+		sort.Strings(list)
+	}
+	for key := range sharedChains {
+		table, chain, _ := strings.Cut(key, "/")
+		for _, r := range rulesOf(s, table, chain) {
+			o := s.ruleOwner(r.rule)
+			if s.shared[o] == nil {
+				s.shared[o] = map[string][]ruleRef{}
+			}
+			s.shared[o][key] = append(s.shared[o][key], r)
+		}
+	}
+	return s
 }
 
 // Compare diffs the real dump of node host against what kube-proxy should
@@ -168,8 +196,8 @@ func Compare(w *topology.World, host string, real *ruleset.Dump) (*Report, error
 			owners[ch.Name] = ch.Service
 		}
 	}
-	c.exp = &side{dump: expDump, owner: owners}
-	c.real = &side{dump: real, owner: attribute(real, owners)}
+	c.exp = newSide(expDump, owners)
+	c.real = newSide(real, attribute(real, owners))
 	c.classify()
 	c.compareNode()
 	c.compareServices()
@@ -283,18 +311,32 @@ func (c *comparison) classify() {
 	for _, comp := range order {
 		c.report.Ignored = append(c.report.Ignored, Ignored{Component: comp, Chains: ignored[comp]})
 	}
+	if t := c.real.dump.Table("nat"); t != nil {
+		for _, ch := range t.Chains {
+			if isServiceChain(ch.Name) && c.real.owner[ch.Name] == "" {
+				c.report.NodeFindings = append(c.report.NodeFindings, Finding{Kind: KindUnownedChain, Table: "nat", Chain: ch.Name, Line: ch.Line,
+					Message: fmt.Sprintf("chain %s (line %d) belongs to no Service: none of the objects', no comment names one, and no chain of a Service jumps to it", ch.Name, ch.Line)})
+			}
+		}
+	}
 }
 
 // rulesOf lists a chain's rules on one side; nil when the chain is absent.
 func rulesOf(s *side, table, chain string) []ruleRef {
+	key := table + "/" + chain
+	if out, ok := s.rules[key]; ok {
+		return out
+	}
 	t := s.dump.Table(table)
 	if t == nil || t.Chain(chain) == nil {
+		s.rules[key] = nil
 		return nil
 	}
 	out := []ruleRef{}
 	for _, r := range t.Chain(chain).Rules {
 		out = append(out, ruleRef{table: table, chain: chain, canon: canon(r), line: r.Line, text: r.Text, rule: r})
 	}
+	s.rules[key] = out
 	return out
 }
 
@@ -414,18 +456,11 @@ func (c *comparison) serviceKeys() []string {
 		add(s.Key())
 	}
 	for _, s := range []*side{c.exp, c.real} {
-		for _, o := range s.owner {
+		for o := range s.chains {
 			add(o)
 		}
-		for _, table := range []string{"nat", "filter"} {
-			for chain := range fixedChains[table] {
-				if !sharedChains[table+"/"+chain] {
-					continue
-				}
-				for _, r := range rulesOf(s, table, chain) {
-					add(s.ruleOwner(r.rule))
-				}
-			}
+		for o := range s.shared {
+			add(o)
 		}
 	}
 	sort.Strings(keys)
@@ -433,29 +468,14 @@ func (c *comparison) serviceKeys() []string {
 }
 
 // chainsOf lists the nat chains a side attributes to a Service, sorted.
-func chainsOf(s *side, service string) []string {
-	var out []string
-	for ch, o := range s.owner {
-		if o == service && hasChain(s, "nat", ch) {
-			out = append(out, ch)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func chainsOf(s *side, service string) []string { return s.chains[service] }
 
 // sharedOf lists a Service's rules in the shared chains of one side.
 func sharedOf(s *side, service string) map[string][]ruleRef {
-	out := map[string][]ruleRef{}
-	for key := range sharedChains {
-		table, chain, _ := strings.Cut(key, "/")
-		for _, r := range rulesOf(s, table, chain) {
-			if s.ruleOwner(r.rule) == service {
-				out[key] = append(out[key], r)
-			}
-		}
+	if m := s.shared[service]; m != nil {
+		return m
 	}
-	return out
+	return map[string][]ruleRef{}
 }
 
 func (c *comparison) compareServices() {
@@ -530,7 +550,7 @@ func (c *comparison) compareService(key string, expChains, realChains []string, 
 				Message: fmt.Sprintf("chain %s is missing", ch)})
 		}
 	}
-	for sharedKey := range sharedChains {
+	for _, sharedKey := range sortedShared {
 		exp, real := expShared[sharedKey], realShared[sharedKey]
 		if len(exp) == 0 && len(real) == 0 {
 			continue

@@ -17,7 +17,7 @@ import (
 
 const fixtures = "../../topology/cluster/testdata/"
 
-func world(t *testing.T) *topology.World {
+func world(t testing.TB) *topology.World {
 	t.Helper()
 	ms, err := topology.ReadManifests([]string{fixtures + "eks-cluster.yaml", fixtures + "kube-proxy-config.yaml"})
 	require.NoError(t, err)
@@ -28,7 +28,7 @@ func world(t *testing.T) *topology.World {
 
 // nodeRules is what nlbsim writes on the node for w: kube-proxy's, kubelet's
 // and the VPC CNI's rules, as a real EKS node holds them.
-func nodeRules(t *testing.T, w *topology.World, host string) string {
+func nodeRules(t testing.TB, w *topology.World, host string) string {
 	t.Helper()
 	w = w.Clone()
 	w.Cluster.VPC = netip.MustParsePrefix("192.168.0.0/16") // the objects do not say; aws-node knows
@@ -184,4 +184,19 @@ func TestWriteTable(t *testing.T) {
 	assert.Contains(t, out, "\nshop/api: differs\n  endpoint-target       KUBE-SEP-")
 	assert.Contains(t, out, "  packet tcp 192.168.1.81 -> 10.100.70.30:80 from pod: DIFFERENT outcomes\n    real:     33.3333% DNAT 192.168.1.121:8081")
 	assert.Contains(t, out, "left out (other components' chains): kubelet (5) VPC CNI (aws-node) (2)")
+}
+
+func TestChainsNobodyOwns(t *testing.T) {
+	w := world(t)
+	text := nodeRules(t, w, "node-1")
+	text = strings.Replace(text, "*nat\n", "*nat\n:KUBE-SEP-ZZZZZZZZZZZZZZZZ - [0:0]\n:KUBE-XLB-AAAAAAAAAAAAAAAA - [0:0]\n", 1)
+	text = strings.Replace(text, "COMMIT\n*mangle", "-A KUBE-SEP-ZZZZZZZZZZZZZZZZ -p tcp -m tcp -j DNAT --to-destination 192.168.9.9:80\nCOMMIT\n*mangle", 1)
+	r := compare(t, w, "node-1", text)
+	assert.False(t, r.Agree)
+	assert.Empty(t, r.Services)
+	var got []string
+	for _, f := range r.NodeFindings {
+		got = append(got, f.Kind+" "+f.Chain)
+	}
+	assert.ElementsMatch(t, []string{"unowned-chain KUBE-XLB-AAAAAAAAAAAAAAAA", "unowned-chain KUBE-SEP-ZZZZZZZZZZZZZZZZ"}, got, dump(t, r))
 }
