@@ -48,6 +48,7 @@ func TestRulesFrom(t *testing.T) {
 		{[]string{"--from", clusterFixture, "--node", "ip-10-0-0-1"}, `--node: no node "ip-10-0-0-1" in the objects; nodes: ` + node1},
 		{[]string{"--from", missing, "--node", node1, "--proxy-mode", "nftables"}, "--proxy-mode nftables: not modelled yet"},
 		{[]string{"--from", missing}, "--node: missing"},
+		{[]string{"--node", "node-1", "--proxy-mode", "iptables"}, "--proxy-mode goes with --from"},
 		{[]string{"--from", notAList, "--node", node1}, "notes.yaml:1: not a List or a Kubernetes object"},
 	} {
 		r := nlbsim(t, append([]string{"rules"}, c.args...)...)

@@ -22,6 +22,16 @@ type fromFlags struct {
 func (f *fromFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringSliceVar(&f.files, "from", nil, "a real cluster's objects: `kubectl get nodes,services,endpointslices,pods -A -o yaml` (or -o json), and optionally the kube-proxy ConfigMap; a file, a directory or -; repeatable")
 	cmd.Flags().StringVar(&f.proxyMode, "proxy-mode", "", "kube-proxy's mode (default: the ConfigMap's, else iptables); nlbsim models iptables")
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if f.proxyMode != "" && len(f.files) == 0 {
+			return usagef("--proxy-mode goes with --from (a real cluster's objects)")
+		}
+		if prev != nil {
+			return prev(cmd, args)
+		}
+		return nil
+	}
 }
 
 // check validates the flags before anything is read.
