@@ -178,6 +178,14 @@ COMMIT
 	assert.Empty(t, both.PodInterface)
 	assert.Contains(t, both.Note, "several network plugins")
 
+	kubenet := InferInterfaces(parseDump(t, `*nat
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING ! -d 10.0.0.0/8 -m comment --comment "kubenet: SNAT for outbound traffic from cluster" -m addrtype ! --dst-type LOCAL -j MASQUERADE
+COMMIT
+`))
+	assert.Equal(t, "kubenet", kubenet.CNI)
+	assert.Equal(t, "cbr0", kubenet.PodInterface)
+
 	eks := InferInterfaces(loadDump(t, "eks-node-1.rules"))
 	assert.Equal(t, "eni0", eks.PodInterface)
 

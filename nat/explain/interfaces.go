@@ -68,6 +68,8 @@ type cniFamily struct {
 	// podPattern is the pods' interface as rules match it: a name, or a
 	// prefix ending in "+" for per-pod veths.
 	podPattern string
+	// comments are words of the comments its rules carry.
+	comments []string
 	// kubernetes is false for docker, whose bridge a Kubernetes node may
 	// carry beside its CNI without any pod on it.
 	kubernetes bool
@@ -78,9 +80,9 @@ var cniFamilies = []cniFamily{
 	{name: "calico", chainPrefixes: []string{"cali-"}, podPattern: "cali+", kubernetes: true},
 	{name: "cilium", chainPrefixes: []string{"CILIUM_"}, podPattern: "lxc+", kubernetes: true},
 	// flannel delegates pods to the bridge plugin's cni0.
-	{name: "flannel", chainPrefixes: []string{"FLANNEL-"}, podPattern: "cni0", kubernetes: true},
+	{name: "flannel", chainPrefixes: []string{"FLANNEL-"}, comments: []string{"flanneld masq", "flanneld forward"}, podPattern: "cni0", kubernetes: true},
 	{name: "weave", chainPrefixes: []string{"WEAVE"}, podPattern: "weave", kubernetes: true},
-	{name: "kubenet", podPattern: "cbr0", kubernetes: true},
+	{name: "kubenet", comments: []string{"kubenet:"}, podPattern: "cbr0", kubernetes: true},
 	{name: "docker", chainPrefixes: []string{"DOCKER"}, podPattern: "docker0"},
 }
 
@@ -120,6 +122,15 @@ func InferInterfaces(d *ruleset.Dump) Inference {
 				}
 			}
 			for _, r := range c.Rules {
+				if comment := r.Comment(); comment != "" {
+					for _, f := range cniFamilies {
+						for _, word := range f.comments {
+							if strings.Contains(comment, word) {
+								get(f, fmt.Sprintf("%s line %d: %s", t.Name, r.Line, r.Text))
+							}
+						}
+					}
+				}
 				for _, m := range []*ruleset.InterfaceMatch{r.InInterface, r.OutInterface} {
 					if m == nil {
 						continue
