@@ -186,7 +186,7 @@ func Compare(w *topology.World, host string, real *ruleset.Dump) (*Report, error
 	c := &comparison{w: w, host: host, nodeIP: node.IP, report: &Report{
 		SchemaVersion: SchemaVersion, Node: node.NodeName, NodeIP: node.IP.String(),
 		Services: []ServiceDiff{}, NodeFindings: []Finding{}, Ignored: []Ignored{}, Unrecognised: []string{},
-	}, explained: map[string]bool{}, explainedChain: map[string]bool{}}
+	}, explained: map[string]bool{}, explainedChain: map[string]bool{}, reportedSEP: map[string]bool{}}
 	if c.report.Node == "" {
 		c.report.Node = host
 	}
@@ -216,6 +216,9 @@ type comparison struct {
 	// higher finding already accounts for; explainedChain whole chains.
 	explained      map[string]bool
 	explainedChain map[string]bool
+	// reportedSEP holds the endpoint chains already named in a finding, so
+	// that one sent to from both KUBE-SVC and KUBE-SVL is named once.
+	reportedSEP map[string]bool
 }
 
 var commentService = regexp.MustCompile(`(?:^| )([a-z0-9][-a-z0-9.]*/[a-z0-9][-a-z0-9.]*)(?::\S*)?(?: |$)`)

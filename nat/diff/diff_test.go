@@ -200,3 +200,37 @@ func TestChainsNobodyOwns(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"unowned-chain KUBE-XLB-AAAAAAAAAAAAAAAA", "unowned-chain KUBE-SEP-ZZZZZZZZZZZZZZZZ"}, got, dump(t, r))
 }
+
+// eTP Local: the removed endpoint was node-2's only local one, so the
+// expected rules also lose KUBE-SVL and gain a DROP for external traffic —
+// consequences of the one finding, not findings of their own.
+func TestEndpointRemovedFromItsOwnNode(t *testing.T) {
+	base := world(t)
+	text := nodeRules(t, base, "node-2")
+	w := base.Clone()
+	for i := range w.Services {
+		if w.Services[i].Key() != "shop/web" {
+			continue
+		}
+		var kept []topology.SliceEndpoint
+		for _, e := range w.Services[i].SliceEndpoints {
+			if e.IP.String() != "192.168.2.102" {
+				kept = append(kept, e)
+			}
+		}
+		w.Services[i].SliceEndpoints = kept
+	}
+	r := compare(t, w, "node-2", text)
+	require.Len(t, r.Services, 1, dump(t, r))
+	assert.Equal(t, []string{KindEndpointNotServing}, kinds(r.Services[0]), dump(t, r))
+	assert.Empty(t, r.NodeFindings)
+	var nodePort *PacketComparison
+	for i, p := range r.Services[0].Packets {
+		if p.Packet.From == "external" {
+			nodePort = &r.Services[0].Packets[i]
+		}
+	}
+	require.NotNil(t, nodePort)
+	assert.Equal(t, []Outcome{{Verdict: "DROP", Probability: 1}}, nodePort.Expected, "no local endpoint left: kube-proxy drops")
+	assert.Equal(t, "192.168.2.102:8080", nodePort.Real[0].Target)
+}

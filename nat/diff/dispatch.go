@@ -99,6 +99,10 @@ func (c *comparison) compareDispatch(key, chain string) []Finding {
 		}
 		endpoints = true
 		c.explainedChain[d.sep] = true
+		if c.reportedSEP[d.sep] {
+			continue
+		}
+		c.reportedSEP[d.sep] = true
 		line := 0
 		if realRule != nil {
 			line = realRule.line
@@ -113,6 +117,10 @@ func (c *comparison) compareDispatch(key, chain string) []Finding {
 		seen[d.sep] = true
 		endpoints = true
 		c.explainedChain[d.sep] = true
+		if c.reportedSEP[d.sep] {
+			continue
+		}
+		c.reportedSEP[d.sep] = true
 		expTo, _ := sepTarget(c.exp, d.sep)
 		out = append(out, Finding{Kind: KindEndpointMissing, Port: portName, Endpoint: expTo, Table: "nat", Chain: d.sep,
 			Message: fmt.Sprintf("endpoint %s is serving in the slices, but %s does not send to it (no %s)", expTo, chain, d.sep)})
@@ -131,6 +139,25 @@ func (c *comparison) compareDispatch(key, chain string) []Finding {
 		explainAll()
 		if len(expD) == 0 || len(realD) == 0 {
 			c.explainedChain[chain] = true
+		}
+		// A node whose last local endpoint went (or came) drops external
+		// traffic instead of (or after) sending it to KUBE-SVL: that filter
+		// rule follows from the endpoint too.
+		if strings.HasPrefix(chain, "KUBE-SVL-") {
+			for _, s := range []struct {
+				side *side
+				name string
+				lost bool
+			}{{c.exp, "exp", len(expD) == 0}, {c.real, "real", len(realD) == 0}} {
+				if !s.lost {
+					continue
+				}
+				for _, r := range sharedOf(s.side, key)["filter/KUBE-EXTERNAL-SERVICES"] {
+					if strings.HasSuffix(r.rule.Comment(), "has no local endpoints") {
+						c.explained[s.name+"|filter|KUBE-EXTERNAL-SERVICES|"+r.canon] = true
+					}
+				}
+			}
 		}
 	case len(expD) == len(realD):
 		for i := range expD {
