@@ -221,8 +221,8 @@ func TestParseNATTargets(t *testing.T) {
 :PREROUTING ACCEPT [0:0]
 -A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
 -A PREROUTING -p udp -j REDIRECT --to-ports 5353
--A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE --to-ports 1024-65535 --random-fully
--A POSTROUTING -j SNAT --to-source 10.0.0.1-10.0.0.9:1000-2000
+-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -p tcp -j MASQUERADE --to-ports 1024-65535 --random-fully
+-A POSTROUTING -p udp -j SNAT --to-source 10.0.0.1-10.0.0.9:1000-2000
 COMMIT
 `)
 	nat := d.Table("nat")
@@ -306,6 +306,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad counters", "*filter\n:INPUT ACCEPT [x:0]\nCOMMIT\n", 2, "invalid counters"},
 		{"deleted chain still used", "*filter\n:INPUT ACCEPT [0:0]\n:A - [0:0]\n-A INPUT -j A\n-X A\nCOMMIT\n", 6, "rule at line 4 jumps to chain A, which was deleted"},
 		{"COMMIT alone", "COMMIT\n", 1, "COMMIT without a table"},
+		{"NAT port without a protocol", "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j DNAT --to-destination 10.0.0.1:80\nCOMMIT\n", 3, "a port needs -p tcp, udp, sctp or dccp before the target"},
+		{"protocol after the NAT target", "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j MASQUERADE --to-ports 1024-2000 -p tcp\nCOMMIT\n", 3, "a port needs -p"},
 		{"unknown match module", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m c -j DROP\nCOMMIT\n", 3, "-m c: no such match module"},
 		{"unknown match module after others", "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m comment --comment x -m fancy --level 3 -j ACCEPT\nCOMMIT\n", 3, "-m fancy: no such match module"},
 		{"unsupported command", "*filter\n:INPUT ACCEPT [0:0]\n-D INPUT 1\nCOMMIT\n", 3, `unsupported command "-D"`},
