@@ -359,7 +359,12 @@ func (c *comparison) compareNode() {
 			}
 			c.diffRules("", filterRules(rulesOf(c.exp, table, chain), keep), filterRules(rulesOf(c.real, table, chain), keep), false)
 		}
+		var fixed []string
 		for chain := range fixedChains[table] {
+			fixed = append(fixed, chain)
+		}
+		sort.Strings(fixed)
+		for _, chain := range fixed {
 			keep := func(r ruleRef) bool {
 				return !sharedChains[table+"/"+chain] || c.exp.ruleOwner(r.rule) == "" && c.real.ruleOwner(r.rule) == ""
 			}

@@ -234,3 +234,18 @@ func TestEndpointRemovedFromItsOwnNode(t *testing.T) {
 	assert.Equal(t, []Outcome{{Verdict: "DROP", Probability: 1}}, nodePort.Expected, "no local endpoint left: kube-proxy drops")
 	assert.Equal(t, "192.168.2.102:8080", nodePort.Real[0].Target)
 }
+
+// A flushed PREROUTING loses kube-proxy's jump: a node finding, no Service's.
+func TestMissingJumpIsANodeFinding(t *testing.T) {
+	w := world(t)
+	text := nodeRules(t, w, "node-1")
+	jump := "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
+	require.Contains(t, text, jump)
+	r := compare(t, w, "node-1", strings.Replace(text, jump, "", 1))
+	assert.False(t, r.Agree)
+	assert.Empty(t, r.Services)
+	require.Len(t, r.NodeFindings, 1, dump(t, r))
+	f := r.NodeFindings[0]
+	assert.Equal(t, KindMissingRule, f.Kind)
+	assert.Equal(t, "PREROUTING", f.Chain)
+}
