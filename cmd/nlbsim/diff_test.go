@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,4 +106,27 @@ func readFile(t *testing.T, name string) string {
 	b, err := os.ReadFile(name)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// --from - and --rules - read standard input (one of them at a time).
+func TestDiffReadsStandardInput(t *testing.T) {
+	rules := nlbsim(t, "rules", "--from", clusterFixture, "--node", node1)
+	require.Equal(t, 0, rules.code, rules.stderr)
+	dump := filepath.Join(t.TempDir(), "node.rules")
+	require.NoError(t, os.WriteFile(dump, []byte(rules.stdout), 0o644))
+	objects, err := os.ReadFile(clusterFixture)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		args  []string
+		stdin []byte
+	}{
+		{[]string{"diff", "--from", "-", "--node", node1, "--rules", dump}, objects},
+		{[]string{"diff", "--from", clusterFixture, "--node", node1, "--rules", "-"}, []byte(rules.stdout)},
+	} {
+		cmd := exec.Command(binary, c.args...)
+		cmd.Stdin = bytes.NewReader(c.stdin)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%v: %s", c.args, out)
+		assert.Contains(t, string(out), "agree with the objects", "%v", c.args)
+	}
 }
