@@ -131,6 +131,27 @@ func TestPlantedFaults(t *testing.T) {
 		assert.False(t, d.Packets[0].Agree)
 	})
 
+	t.Run("a NodePort Service deleted but its chains left", func(t *testing.T) {
+		w := base.Clone()
+		var kept []topology.Service
+		for _, s := range w.Services {
+			if s.Key() != "shop/api" {
+				kept = append(kept, s)
+			}
+		}
+		w.Services = kept
+		r := compare(t, w, host, text)
+		require.Len(t, r.Services, 1, dump(t, r))
+		d := r.Services[0]
+		assert.Equal(t, StatusStale, d.Status)
+		var dsts []string
+		for _, p := range d.Packets {
+			dsts = append(dsts, p.Packet.Dst)
+			assert.False(t, p.Agree)
+		}
+		assert.ElementsMatch(t, []string{"10.100.70.30:80", "10.100.70.30:9090", "192.168.1.50:30080", "192.168.1.50:30090"}, dsts)
+	})
+
 	t.Run("a probability edited", func(t *testing.T) {
 		svc := nat.ServiceChainName("shop/api:http", "tcp")
 		edited := editLine(t, text, "-A "+svc+" ", "--probability 0.3333333333", "--probability 0.5000000000")

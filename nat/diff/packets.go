@@ -78,22 +78,32 @@ func (c *comparison) packetsFor(key string) []explain.Packet {
 		return out
 	}
 	seen := map[string]bool{}
+	dport := func(r ruleRef) (uint16, bool) {
+		for _, m := range r.rule.Matches {
+			if o := m.Option("dport"); o != nil {
+				n, err := strconv.Atoi(o.Arg())
+				return uint16(n), err == nil
+			}
+		}
+		return 0, false
+	}
 	for _, r := range rulesOf(c.real, "nat", "KUBE-SERVICES") {
 		if c.real.ruleOwner(r.rule) != key || r.rule.Destination == nil || r.rule.Protocol == nil || len(r.rule.Destination.Prefixes) != 1 {
 			continue
 		}
-		var port string
-		for _, m := range r.rule.Matches {
-			if o := m.Option("dport"); o != nil {
-				port = o.Arg()
-			}
+		if n, ok := dport(r); ok && !seen[r.canon] {
+			seen[r.canon] = true
+			out = append(out, explain.Packet{Dst: netip.AddrPortFrom(r.rule.Destination.Prefixes[0].Addr(), n), Proto: r.rule.Protocol.Name, From: explain.FromPod})
 		}
-		n, err := strconv.Atoi(port)
-		if err != nil || seen[r.canon] {
+	}
+	for _, r := range rulesOf(c.real, "nat", "KUBE-NODEPORTS") {
+		if c.real.ruleOwner(r.rule) != key || r.rule.Protocol == nil {
 			continue
 		}
-		seen[r.canon] = true
-		out = append(out, explain.Packet{Dst: netip.AddrPortFrom(r.rule.Destination.Prefixes[0].Addr(), uint16(n)), Proto: r.rule.Protocol.Name, From: explain.FromPod})
+		if n, ok := dport(r); ok && !seen[r.canon] {
+			seen[r.canon] = true
+			out = append(out, explain.Packet{Src: externalClient, Dst: netip.AddrPortFrom(c.nodeIP, n), Proto: r.rule.Protocol.Name, From: explain.FromExternal})
+		}
 	}
 	return out
 }
