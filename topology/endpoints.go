@@ -26,6 +26,15 @@ func (e Endpoint) String() string { return netip.AddrPortFrom(e.IP, uint16(e.Por
 // kube-proxy sorts them: by "ip:port" as strings.
 func (w *World) Endpoints(svc Service, port ServicePort) []Endpoint {
 	var out []Endpoint
+	if svc.FromSlices {
+		for _, e := range svc.SliceEndpoints {
+			if e.PortName == port.Name && e.Protocol == port.Protocol {
+				out = append(out, e.Endpoint)
+			}
+		}
+		sort.SliceStable(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+		return out
+	}
 	if svc.Selector == nil {
 		target, _ := strconv.Atoi(port.TargetPort)
 		for _, a := range svc.ManualEndpoints {

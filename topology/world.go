@@ -48,6 +48,12 @@ type KubeProxyConfig struct {
 	SyncPeriod    time.Duration `json:"syncPeriod"`
 	MinSyncPeriod time.Duration `json:"minSyncPeriod"`
 	HealthzPort   int           `json:"healthzPort"`
+	// Mode is kube-proxy's mode (iptables, nftables, ipvs); empty means
+	// iptables. Read from a real cluster's KubeProxyConfiguration.
+	Mode string `json:"mode,omitempty"`
+	// ClusterCIDR is the KubeProxyConfiguration's clusterCIDR (detect-local
+	// by cluster CIDR); invalid when none, as on EKS.
+	ClusterCIDR netip.Prefix `json:"clusterCIDR,omitzero"`
 }
 
 // Subnet is one AZ's subnet.
@@ -209,6 +215,27 @@ type Service struct {
 	Addon             bool              `json:"addon,omitempty"`
 	// Endpoints of a Service without a selector (default/kubernetes).
 	ManualEndpoints []netip.Addr `json:"manualEndpoints,omitempty"`
+	// FromSlices is set for a Service read from a real cluster: its
+	// endpoints are SliceEndpoints, as its EndpointSlices list them (with
+	// their conditions and nodes), never derived from pods.
+	FromSlices     bool            `json:"fromSlices,omitempty"`
+	SliceEndpoints []SliceEndpoint `json:"sliceEndpoints,omitempty"`
+	// ExternalIPs and LoadBalancerIPs (status.loadBalancer.ingress[].ip) of
+	// a Service read from a real cluster; kept to be reported, since
+	// nlbsim's kube-proxy writes no rules for them yet.
+	ExternalIPs     []netip.Addr `json:"externalIPs,omitempty"`
+	LoadBalancerIPs []netip.Addr `json:"loadBalancerIPs,omitempty"`
+}
+
+// SliceEndpoint is one endpoint of one port of an EndpointSlice: the port
+// it serves (by the slice port's name and protocol) and the endpoint with
+// its conditions.
+type SliceEndpoint struct {
+	PortName string `json:"portName,omitempty"`
+	Protocol string `json:"protocol"` // TCP, UDP, SCTP
+	// Slice is the EndpointSlice's name.
+	Slice string `json:"slice"`
+	Endpoint
 }
 
 // Key is the Service's "namespace/name".

@@ -37,8 +37,9 @@ func describe(err error, cluster string) (msg string, code int) {
 		retained *sim.RetainedError
 		leftover *sim.LeftoverError
 	)
+	var input *inputError
 	isUsage, isInvalid := errors.As(err, &usage), errors.As(err, &invalid)
-	if isUsage || isInvalid {
+	if isUsage || isInvalid || errors.As(err, &input) {
 		code = 2
 	}
 	if isInvalid && fieldFlags[invalid.Field] != "" {

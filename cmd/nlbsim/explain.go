@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -18,16 +19,19 @@ import (
 
 type explainFlags struct {
 	rules, node, dst, src, from, output string
+	proto, inIface, outIface            string
 	nodeIPs                             []string
 }
 
 func newExplainCmd(g *globalFlags) *cobra.Command {
 	f := &explainFlags{}
 	cmd := &cobra.Command{
-		Use:   "explain (--rules FILE|- | --node HOST) --dst IP:PORT [--src IP] [--from pod|node|external] [--node-ip IP]...",
+		Use:   "explain (--rules FILE|- | --node HOST) --dst IP:PORT [-p tcp|udp|sctp] [--src IP] [--from pod|node|external] [--node-ip IP]... [--in-interface IF] [--out-interface IF]",
 		Short: "Walk the first packet of a connection through an iptables-save dump: every outcome with its probability",
 		Example: `  iptables-save > node.rules; nlbsim explain --rules node.rules --node-ip 192.168.2.146 --dst 10.100.30.185:7777 --src 192.168.2.77
-  sudo nlbsim explain --node node-2 --from external --src 192.168.1.51 --dst 192.168.2.146:32392`,
+  sudo nlbsim explain --node node-2 --from external --src 192.168.1.51 --dst 192.168.2.146:32392
+  nlbsim explain --rules node.rules -p udp --src 192.168.1.248 --dst 10.100.0.10:53
+  nlbsim explain --rules docker-host.rules --node-ip 192.168.0.10 --src 172.17.0.2 --in-interface docker0 --out-interface eth0 --dst 203.0.113.7:443`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runExplain(cmd, g, f) },
 	}
@@ -35,9 +39,12 @@ func newExplainCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.rules, "rules", "", "an iptables-save dump (- reads standard input); needs no root")
 	fl.StringVar(&f.node, "node", "", "a node of the running cluster: its live rules and addresses (needs root)")
 	fl.StringVar(&f.dst, "dst", "", "destination IP:PORT")
-	fl.StringVar(&f.src, "src", "", "source IP (default: the node's own address when --from node)")
+	fl.StringVarP(&f.proto, "protocol", "p", "tcp", "the packet's protocol: tcp, udp or sctp")
+	fl.StringVar(&f.src, "src", "", "source IP (required from a pod or outside; default: the node's own address when --from node)")
 	fl.StringVar(&f.from, "from", string(explain.FromPod), "where the packet enters: pod, node or external")
-	fl.StringSliceVar(&f.nodeIPs, "node-ip", nil, "the dump's node addresses (repeatable); known with --node")
+	fl.StringSliceVar(&f.nodeIPs, "node-ip", nil, "the dump's node addresses (repeatable; required with --rules and --from node); known with --node")
+	fl.StringVar(&f.inIface, "in-interface", "", "the interface the packet arrives on (default: inferred from the dump's CNI chains, else eni0 from a pod, eth0 from outside)")
+	fl.StringVar(&f.outIface, "out-interface", "", "the interface the packet leaves by, whatever its destination (default: routed: inferred pod ranges, else eth0)")
 	fl.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
@@ -59,10 +66,31 @@ func runExplain(cmd *cobra.Command, g *globalFlags, f *explainFlags) error {
 	if err != nil {
 		return &usageError{fmt.Errorf("--node-ip: %w", err)}
 	}
-	packet, err := explain.ParsePacket(f.src, f.dst, "tcp", f.from)
+	if !explain.ValidProtocol(strings.ToLower(f.proto)) {
+		return usagef("-p: unknown protocol %q (valid: tcp, udp, sctp)", f.proto)
+	}
+	packet, err := explain.ParsePacket(f.src, f.dst, f.proto, f.from)
 	if err != nil {
 		return &usageError{err}
 	}
+	// What the walk needs is checked before anything is read.
+	switch {
+	case packet.From != explain.FromNode && f.src == "":
+		return usagef("--src: missing; a packet from a %s needs its source address (only --from node defaults it)", packet.From)
+	case packet.From == explain.FromNode && f.rules != "" && len(nodeIPs) == 0:
+		return usagef("--node-ip: missing; --from node needs the dump's node address (its source, and what is local)")
+	case packet.From == explain.FromNode && f.inIface != "":
+		return usagef("--in-interface: a packet from the node arrives on no interface")
+	}
+	for flag, name := range map[string]string{"--in-interface": f.inIface, "--out-interface": f.outIface} {
+		if name == "" {
+			continue
+		}
+		if err := explain.ValidInterfaceName(name); err != nil {
+			return usagef("%s: %v", flag, err)
+		}
+	}
+	packet.InInterface, packet.OutInterface = f.inIface, f.outIface
 
 	var text io.Reader
 	name := f.rules
@@ -99,9 +127,9 @@ func runExplain(cmd *cobra.Command, g *globalFlags, f *explainFlags) error {
 	}
 	dump, err := ruleset.Parse(text)
 	if err != nil {
-		return &usageError{fmt.Errorf("%s: %w", name, err)}
+		return &inputError{name: name, err: err}
 	}
-	report, err := explain.Walk(dump, packet, explain.Options{NodeIPs: nodeIPs})
+	report, err := explain.Walk(dump, packet, explain.Options{NodeIPs: nodeIPs, InferInterfaces: true})
 	if err != nil {
 		return err
 	}
@@ -112,3 +140,32 @@ func runExplain(cmd *cobra.Command, g *globalFlags, f *explainFlags) error {
 	}
 	return report.WriteTable(cmd.OutOrStdout())
 }
+
+// inputError is bad input: a file that cannot be read as what the command
+// wants. It prints as "FILE: problem", one line per problem of a dump that
+// has several (as many as ruleset.MaxParseErrors).
+type inputError struct {
+	name string
+	err  error
+}
+
+func (e *inputError) Error() string {
+	if e.name == "" {
+		return e.err.Error()
+	}
+	var pes *ruleset.ParseErrors
+	if errors.As(e.err, &pes) && len(pes.Errs) > 1 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s: %d lines that iptables-restore would refuse", e.name, len(pes.Errs))
+		if pes.Truncated {
+			fmt.Fprintf(&b, " (stopped after %d)", len(pes.Errs))
+		}
+		for _, pe := range pes.Errs {
+			fmt.Fprintf(&b, "\n  %s:%d: %v", e.name, pe.Line, pe.Err)
+		}
+		return b.String()
+	}
+	return e.name + ": " + e.err.Error()
+}
+
+func (e *inputError) Unwrap() error { return e.err }

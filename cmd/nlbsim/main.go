@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -19,6 +20,10 @@ func run(args []string) int {
 	err := root.Execute()
 	if err == nil {
 		return 0
+	}
+	var exit *exitCode
+	if errors.As(err, &exit) {
+		return exit.code
 	}
 	msg, code := describe(err, g.name)
 	fmt.Fprintln(os.Stderr, "error:", msg)

@@ -26,11 +26,15 @@ func worldOrDefault(cmd *cobra.Command, name string) (*topology.World, error) {
 
 func newRulesCmd(g *globalFlags) *cobra.Command {
 	var node string
+	from := &fromFlags{}
 	cmd := &cobra.Command{
 		Use:   "rules --node HOST",
 		Short: "Print the iptables-restore text nlbsim generates for a node (kube-proxy, kubelet, VPC CNI); no root",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(from.files) > 0 {
+				return runRulesFrom(cmd, g, from, node)
+			}
 			if node == "" {
 				return usagef("rules needs --node HOST (e.g. --node node-1)")
 			}
@@ -54,6 +58,7 @@ func newRulesCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&node, "node", "", "the node: node-1, its name or short name")
+	from.register(cmd)
 	return cmd
 }
 

@@ -1,6 +1,8 @@
-// Package explain walks the first packet of a TCP or UDP connection through
-// an iptables ruleset, hook by hook as the kernel does, and reports every
-// possible fate with its exact probability.
+// Package explain walks the first packet of a TCP, UDP or SCTP connection
+// through an iptables ruleset, hook by hook as the kernel does, and reports
+// every possible fate with its exact probability. The three protocols are
+// walked alike: `-p` and the tcp, udp and sctp modules match their own
+// protocol only, multiport all three.
 //
 // # The walk
 //
@@ -38,8 +40,12 @@
 //
 // A pod's packet arrives on Packet.InInterface, by default DefaultPodInterface
 // (eni0, a VPC CNI host-side veth); an external one on the uplink
-// (Options.Uplink, eth0). Packets leave through the uplink unless an
-// Options.Routes entry names another interface. Node IPs are assigned to
+// (Options.Uplink, eth0). Packets leave through Packet.OutInterface when
+// set, else through the uplink unless an Options.Routes entry names another
+// interface. With Options.InferInterfaces the dump's own CNI chains fill in
+// what the caller left unset (InferInterfaces: docker0, cbr0, cni0 and
+// flannel.1, weave, cali…, lxc…, eni…), only where they are unambiguous;
+// Report.Interfaces says what was used and where it came from. Node IPs are assigned to
 // the uplink and loopback addresses to lo, which is what addrtype
 // --limit-iface-in/out test. MASQUERADE sets Outcome.Masquerade; its
 // Outcome.SNAT is the out route's Source or, failing that, the first node
@@ -51,8 +57,10 @@
 // Matches whose result depends on what a dump does not hold (ipsets,
 // bridge ports, socket owners, rate limits, payload, the source port when
 // Packet.SrcPort is 0, …) and targets whose effect it cannot know (NFQUEUE,
-// TPROXY, NAT to a range, …) are never guessed: the rule is treated as not
-// matching, and it is listed in Report.NotModelled with its line and the
-// reason. Targets that only log, count or rewrite header fields the walk
+// TPROXY, NAT to a range, the `--to-destination :0` iptables-save prints
+// for a rule it could not decode, …) are never guessed: the rule is treated
+// as not matching, and it is listed in Report.NotModelled with its line and
+// the reason; the rest of the dump is walked. What iptables-restore would
+// refuse is refused earlier, by the parser (ruleset.ParseErrors). Targets that only log, count or rewrite header fields the walk
 // does not track (LOG, NFLOG, TCPMSS, …) are passed over.
 package explain

@@ -17,7 +17,7 @@ func TestParsePacketValidates(t *testing.T) {
 		{"10.0.0.2", "10.0.0.1", "tcp", "pod", `dst "10.0.0.1": want IP:PORT`},
 		{"10.0.0.2", "10.0.0.1:99999", "tcp", "pod", `dst "10.0.0.1:99999": want IP:PORT`},
 		{"10.0.0.2", "10.0.0.1:0", "tcp", "pod", "port 0 is not a valid destination port"},
-		{"10.0.0.2", "10.0.0.1:80", "icmp", "pod", `proto "icmp": want tcp or udp`},
+		{"10.0.0.2", "10.0.0.1:80", "icmp", "pod", `proto "icmp": want tcp, udp or sctp`},
 		{"10.0.0.2", "10.0.0.1:80", "tcp", "internet", `from "internet": want pod, node or external`},
 		{"10.0.0.2", "10.0.0.1:80", "tcp", "", "from: missing"},
 		{"fd00::2", "10.0.0.1:80", "tcp", "pod", "different IP families"},

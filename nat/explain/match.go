@@ -88,7 +88,7 @@ func (w *walker) matchModule(f *flow, m *ruleset.Match) result {
 	case "multiport":
 		return w.matchMultiport(f, m)
 	case "icmp", "icmp6", "icmpv6":
-		return no // the packet is TCP or UDP
+		return no // the packet is TCP, UDP or SCTP
 	case "addrtype":
 		return w.matchAddrtype(f, m)
 	case "conntrack":
@@ -212,7 +212,8 @@ func tcpFlags(s string) (uint8, error) {
 }
 
 func (w *walker) matchMultiport(f *flow, m *ruleset.Match) result {
-	if w.packet.Proto != "tcp" && w.packet.Proto != "udp" {
+	// multiport works on tcp, udp, udplite, dccp and sctp.
+	if !ValidProtocol(w.packet.Proto) {
 		return no
 	}
 	for _, o := range m.Options {
@@ -307,7 +308,7 @@ func (w *walker) matchConntrack(f *flow, m *ruleset.Match) result {
 		case "ctstate":
 			in = anyState(f, o)
 		case "ctproto":
-			in = strings.EqualFold(o.Arg(), orig.Proto) || o.Arg() == map[string]string{"tcp": "6", "udp": "17"}[orig.Proto]
+			in = strings.EqualFold(o.Arg(), orig.Proto) || o.Arg() == map[string]string{"tcp": "6", "udp": "17", "sctp": "132"}[orig.Proto]
 		case "ctdir":
 			in = strings.EqualFold(o.Arg(), "ORIGINAL")
 		case "ctorigsrc":

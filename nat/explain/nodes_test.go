@@ -18,10 +18,11 @@ func TestEKSNodeMatchesSpecExample(t *testing.T) {
 	path := func(sep string) string {
 		return `["PREROUTING","KUBE-SERVICES","KUBE-SVC-VDXCGHLC7LJVQSZ7","KUBE-SEP-` + sep + `","FORWARD","POSTROUTING"]`
 	}
-	want := `{"schemaVersion":1,"packet":{"src":"192.168.2.77","dst":"10.100.30.185:7777","proto":"tcp","from":"pod"},"outcomes":[` +
-		`{"verdict":"DNAT","target":"192.168.1.248:7777","probability":0.33333333348855376,"masquerade":false,"snat":null,"path":` + path("LHC45K453FK42NFG") + `},` +
-		`{"verdict":"DNAT","target":"192.168.2.206:7777","probability":0.3333333332557231,"masquerade":false,"snat":null,"path":` + path("KZTINFDZQREWAZ5M") + `},` +
-		`{"verdict":"DNAT","target":"192.168.3.111:7777","probability":0.3333333332557231,"masquerade":false,"snat":null,"path":` + path("62QXZKLRNZ4Q2ZG5") + `}],` +
+	want := `{"schemaVersion":1,"packet":{"src":"192.168.2.77","dst":"10.100.30.185:7777","proto":"tcp","from":"pod"},` +
+		`"interfaces":{"in":"eni0","inSource":"default","out":"","outSource":"routed","uplink":"eth0","routes":[]},"outcomes":[` +
+		`{"verdict":"DNAT","target":"192.168.1.248:7777","probability":0.33333333348855376,"masquerade":false,"snat":null,"path":` + path("LHC45K453FK42NFG") + `,"outInterface":"eth0"},` +
+		`{"verdict":"DNAT","target":"192.168.2.206:7777","probability":0.3333333332557231,"masquerade":false,"snat":null,"path":` + path("KZTINFDZQREWAZ5M") + `,"outInterface":"eth0"},` +
+		`{"verdict":"DNAT","target":"192.168.3.111:7777","probability":0.3333333332557231,"masquerade":false,"snat":null,"path":` + path("62QXZKLRNZ4Q2ZG5") + `,"outInterface":"eth0"}],` +
 		`"notModelled":[]}`
 	assert.JSONEq(t, want, string(got))
 }

@@ -18,6 +18,11 @@ type Options struct {
 	// 172.17.0.0/16 via docker0); the longest prefix wins, everything else
 	// leaves through the uplink.
 	Routes []Route
+	// InferInterfaces reads the dump's own CNI chains (InferInterfaces) for
+	// what the caller left unset: a pod's interface, and routes to the pod
+	// ranges of a bridge or overlay (after Routes). The report says what
+	// was inferred, from which rules.
+	InferInterfaces bool
 }
 
 // Route is a directly connected destination.
@@ -35,6 +40,8 @@ type node struct {
 	ips    []netip.Addr
 	uplink string
 	routes []Route
+	// out, when set, is where every packet not for the node leaves.
+	out string
 }
 
 var loopback4 = netip.MustParsePrefix("127.0.0.0/8")
@@ -83,6 +90,9 @@ func (n *node) localOn(addr netip.Addr, iface string) bool {
 func (n *node) outInterface(dst netip.Addr) string {
 	if n.isLocal(dst) {
 		return "lo"
+	}
+	if n.out != "" {
+		return n.out
 	}
 	best, bits := n.uplink, -1
 	for _, r := range n.routes {

@@ -16,10 +16,11 @@ func TestWriteTable(t *testing.T) {
 	var b strings.Builder
 	require.NoError(t, r.WriteTable(&b))
 	want := `tcp 203.0.113.2 -> 192.168.99.33:80, from external: 2 outcome(s)
+interfaces: in eth0 (default), out by route (else eth0)
 
-PROBABILITY  VERDICT  TARGET         SOURCE                     PATH
-50.0000%     DNAT     10.180.0.4:80  masquerade to 192.168.0.2  PREROUTING -> KUBE-SERVICES -> KUBE-EXT-4SW47YFZTEDKD3PK -> KUBE-MARK-MASQ -> KUBE-EXT-4SW47YFZTEDKD3PK -> KUBE-SVC-4SW47YFZTEDKD3PK -> KUBE-SEP-UKSFD7AGPMPPLUHC -> FORWARD -> KUBE-FORWARD -> POSTROUTING -> KUBE-POSTROUTING
-50.0000%     DNAT     10.180.0.5:80  masquerade to 192.168.0.2  PREROUTING -> KUBE-SERVICES -> KUBE-EXT-4SW47YFZTEDKD3PK -> KUBE-MARK-MASQ -> KUBE-EXT-4SW47YFZTEDKD3PK -> KUBE-SVC-4SW47YFZTEDKD3PK -> KUBE-SEP-C6EBXVWJJZMIWKLZ -> FORWARD -> KUBE-FORWARD -> POSTROUTING -> KUBE-POSTROUTING
+PROBABILITY  VERDICT  TARGET         SOURCE                     OUT   PATH
+50.0000%     DNAT     10.180.0.4:80  masquerade to 192.168.0.2  eth0  PREROUTING -> KUBE-SERVICES -> KUBE-EXT-4SW47YFZTEDKD3PK -> KUBE-MARK-MASQ -> KUBE-EXT-4SW47YFZTEDKD3PK -> KUBE-SVC-4SW47YFZTEDKD3PK -> KUBE-SEP-UKSFD7AGPMPPLUHC -> FORWARD -> KUBE-FORWARD -> POSTROUTING -> KUBE-POSTROUTING
+50.0000%     DNAT     10.180.0.5:80  masquerade to 192.168.0.2  eth0  PREROUTING -> KUBE-SERVICES -> KUBE-EXT-4SW47YFZTEDKD3PK -> KUBE-MARK-MASQ -> KUBE-EXT-4SW47YFZTEDKD3PK -> KUBE-SVC-4SW47YFZTEDKD3PK -> KUBE-SEP-C6EBXVWJJZMIWKLZ -> FORWARD -> KUBE-FORWARD -> POSTROUTING -> KUBE-POSTROUTING
 `
 	assert.Equal(t, want, b.String())
 }
@@ -29,7 +30,8 @@ func TestWriteTableListsUnmodelledRules(t *testing.T) {
 	r := walkFrom(t, d, nodeOptions("10.0.0.1"), "", "10.0.0.1:22", "tcp", FromNode)
 	var b strings.Builder
 	require.NoError(t, r.WriteTable(&b))
-	assert.Contains(t, b.String(), "100.0000%    ACCEPT   -       kept    OUTPUT -> POSTROUTING -> PREROUTING -> INPUT\n")
+	assert.Contains(t, b.String(), "interfaces: sent by the node, out by route (else eth0)\n")
+	assert.Contains(t, b.String(), "100.0000%    ACCEPT   -       kept    -    OUTPUT -> POSTROUTING -> PREROUTING -> INPUT\n")
 	assert.Contains(t, b.String(), "Not modelled (these rules were treated as not matching):\n"+
 		"  line 3, filter INPUT: -m owner: the sending socket's owner is not known\n"+
 		"    -A INPUT -m owner --uid-owner 0 -j DROP\n")
@@ -42,8 +44,9 @@ func TestJSONShape(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"schemaVersion":1,
 		"packet":{"src":"10.0.0.2","dst":"172.30.0.46:80","proto":"tcp","from":"pod"},
+		"interfaces":{"in":"eni0","inSource":"default","out":"","outSource":"routed","uplink":"eth0","routes":[]},
 		"outcomes":[{"verdict":"REJECT","target":null,"probability":1,"masquerade":false,"snat":null,
-			"path":["PREROUTING","FORWARD","KUBE-SERVICES"]}],
+			"path":["PREROUTING","FORWARD","KUBE-SERVICES"],"outInterface":"eth0"}],
 		"notModelled":[]}`, string(b))
 }
 

@@ -37,13 +37,18 @@ type Packet struct {
 	// listed as not modelled.
 	SrcPort uint16
 	Dst     netip.AddrPort
-	// Proto is "tcp" or "udp".
+	// Proto is "tcp", "udp" or "sctp".
 	Proto string
 	From  Origin
 	// InInterface is the interface the packet arrives on; empty means
 	// Options.Uplink for external packets and DefaultPodInterface for pods.
 	// Packets from the node have none.
 	InInterface string
+	// OutInterface, when set, is the interface the packet leaves by
+	// whatever its destination (after DNAT), unless it is for the node
+	// itself; empty means the routing decision (Options.Routes, else the
+	// uplink).
+	OutInterface string
 }
 
 // ParsePacket builds a Packet from command-line text; src may be empty.
@@ -83,8 +88,16 @@ func (p Packet) validate() error {
 	default:
 		return fmt.Errorf("from %q: want pod, node or external", p.From)
 	}
-	if p.Proto != "tcp" && p.Proto != "udp" {
-		return fmt.Errorf("proto %q: want tcp or udp", p.Proto)
+	if !ValidProtocol(p.Proto) {
+		return fmt.Errorf("proto %q: want tcp, udp or sctp", p.Proto)
+	}
+	if p.From == FromNode && p.InInterface != "" {
+		return fmt.Errorf("in-interface %q: a packet from the node arrives on no interface", p.InInterface)
+	}
+	for _, name := range []string{p.InInterface, p.OutInterface} {
+		if err := ValidInterfaceName(name); name != "" && err != nil {
+			return err
+		}
 	}
 	if !p.Dst.Addr().IsValid() {
 		return errors.New("dst: missing")
@@ -94,6 +107,22 @@ func (p Packet) validate() error {
 	}
 	if p.Src.IsValid() && p.Src.Unmap().Is4() != p.Dst.Addr().Unmap().Is4() {
 		return fmt.Errorf("src %s and dst %s are of different IP families", p.Src, p.Dst.Addr())
+	}
+	return nil
+}
+
+// ValidProtocol reports whether proto is one the walk follows: the first
+// packet of a TCP, UDP or SCTP association, all walked alike (the tcp, udp
+// and sctp modules match their own protocol only).
+func ValidProtocol(proto string) bool {
+	return proto == "tcp" || proto == "udp" || proto == "sctp"
+}
+
+// ValidInterfaceName checks an interface name as the kernel would take it
+// (at most 15 bytes, no "/", blank or wildcard).
+func ValidInterfaceName(name string) error {
+	if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ +:\t") {
+		return fmt.Errorf("interface %q: not an interface name (at most 15 characters, no wildcard)", name)
 	}
 	return nil
 }

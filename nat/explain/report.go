@@ -24,8 +24,10 @@ const (
 type Report struct {
 	SchemaVersion int           `json:"schemaVersion"`
 	Packet        PacketSummary `json:"packet"`
-	Outcomes      []Outcome     `json:"outcomes"`
-	NotModelled   []NotModelled `json:"notModelled"`
+	// Interfaces are the interfaces the walk used, and where they came from.
+	Interfaces  Interfaces    `json:"interfaces"`
+	Outcomes    []Outcome     `json:"outcomes"`
+	NotModelled []NotModelled `json:"notModelled"`
 }
 
 // PacketSummary is the packet as the report shows it.
@@ -55,6 +57,9 @@ type Outcome struct {
 	// way to each rule that acted (translated, marked or decided); chains
 	// that were entered and left without effect are omitted.
 	Path []string `json:"path"`
+	// OutInterface is the interface the packet left by; empty when it was
+	// delivered to the node itself or ended before routing.
+	OutInterface string `json:"outInterface,omitempty"`
 	// Exact is the probability as the exact product of kernel thresholds.
 	Exact *big.Rat `json:"-"`
 }

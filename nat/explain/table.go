@@ -12,17 +12,24 @@ import (
 // rules that could not be evaluated.
 func (r *Report) WriteTable(out io.Writer) error {
 	p := r.Packet
-	if _, err := fmt.Fprintf(out, "%s %s -> %s, from %s: %d outcome(s)\n\n", p.Proto, p.Src, p.Dst, p.From, len(r.Outcomes)); err != nil {
+	if _, err := fmt.Fprintf(out, "%s %s -> %s, from %s: %d outcome(s)\n", p.Proto, p.Src, p.Dst, p.From, len(r.Outcomes)); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(out, "%s\n\n", r.Interfaces.summary()); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROBABILITY\tVERDICT\tTARGET\tSOURCE\tPATH")
+	fmt.Fprintln(tw, "PROBABILITY\tVERDICT\tTARGET\tSOURCE\tOUT\tPATH")
 	for _, o := range r.Outcomes {
 		target := "-"
 		if o.Target != nil {
 			target = o.Target.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", percent(o.Probability), o.Verdict, target, sourceText(o), strings.Join(o.Path, " -> "))
+		outIface := o.OutInterface
+		if outIface == "" {
+			outIface = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", percent(o.Probability), o.Verdict, target, sourceText(o), outIface, strings.Join(o.Path, " -> "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -39,6 +46,35 @@ func (r *Report) WriteTable(out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// summary is one line (two with a note) on the interfaces of the walk.
+func (i Interfaces) summary() string {
+	var b strings.Builder
+	b.WriteString("interfaces: ")
+	if i.InSource == SourceNone {
+		b.WriteString("sent by the node")
+	} else {
+		fmt.Fprintf(&b, "in %s (%s", i.In, i.InSource)
+		if i.InSource == SourceInferred && i.CNI != "" {
+			b.WriteString(" from " + i.CNI + "'s chains")
+		}
+		b.WriteString(")")
+	}
+	if i.OutSource == SourceOption {
+		fmt.Fprintf(&b, ", out %s (option)", i.Out)
+	} else {
+		routes := []string{}
+		for _, r := range i.Routes {
+			routes = append(routes, r.Prefix+" via "+r.Interface)
+		}
+		routes = append(routes, "else "+i.Uplink)
+		fmt.Fprintf(&b, ", out by route (%s)", strings.Join(routes, ", "))
+	}
+	if i.Note != "" {
+		b.WriteString("\nnote: " + i.Note)
+	}
+	return b.String()
 }
 
 func percent(p float64) string {

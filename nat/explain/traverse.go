@@ -1,6 +1,7 @@
 package explain
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -123,7 +124,7 @@ func (w *walker) apply(f *flow, table *ruleset.Table, r *ruleset.Rule) (how exit
 	case "SNAT":
 		to, err := ruleset.ParseNATRange(t.Option("to-source").Arg())
 		if err != nil || !to.FirstAddr.IsValid() {
-			w.skip(table.Name, r, "SNAT without a --to-source address")
+			w.skip(table.Name, r, fmt.Sprintf("SNAT --to-source %q: no address to translate to", t.Option("to-source").Arg()))
 			return 0, false
 		}
 		if !to.Single() {
@@ -181,9 +182,17 @@ var passiveTargets = map[string]bool{
 func (w *walker) destination(f *flow, t *ruleset.Target) (to netip.AddrPort, reason string) {
 	addr, port := f.dst, f.dstPort
 	if t.Name == "DNAT" {
-		r, err := ruleset.ParseNATRange(t.Option("to-destination").Arg())
-		if err != nil {
+		o := t.Option("to-destination")
+		if o == nil {
 			return to, "DNAT without a --to-destination"
+		}
+		r, err := ruleset.ParseNATRange(o.Arg())
+		if errors.Is(err, ruleset.ErrEmptyNATRange) {
+			return to, fmt.Sprintf("DNAT --to-destination %s names neither an address nor a port "+
+				"(iptables-save prints this for a rule it cannot decode, e.g. one a newer iptables wrote)", o.Arg())
+		}
+		if err != nil {
+			return to, fmt.Sprintf("DNAT --to-destination: %v", err)
 		}
 		if !r.Single() {
 			return to, "DNAT to a range: the kernel's choice of destination is not modelled"

@@ -40,7 +40,8 @@ func Walk(d *ruleset.Dump, p Packet, opts Options) (*Report, error) {
 	if err := checkLoops(d); err != nil {
 		return nil, err
 	}
-	w := &walker{dump: d, node: n, packet: p, outcomeIndex: map[string]int{}, seen: map[string]bool{}}
+	ifaces := resolveInterfaces(d, &p, n, opts)
+	w := &walker{dump: d, node: n, packet: p, interfaces: ifaces, outcomeIndex: map[string]int{}, seen: map[string]bool{}}
 	if err := w.journey(w.firstFlow(), w.hopsFrom(p.From)); err != nil {
 		return nil, err
 	}
@@ -48,9 +49,10 @@ func Walk(d *ruleset.Dump, p Packet, opts Options) (*Report, error) {
 }
 
 type walker struct {
-	dump   *ruleset.Dump
-	node   *node
-	packet Packet
+	dump       *ruleset.Dump
+	node       *node
+	packet     Packet
+	interfaces Interfaces
 
 	outcomes     []Outcome
 	outcomeIndex map[string]int
@@ -61,23 +63,14 @@ type walker struct {
 
 func (w *walker) firstFlow() *flow {
 	p := w.packet
-	f := &flow{
+	return &flow{
 		weight:  big.NewRat(1, 1),
 		src:     p.Src.Unmap(),
 		srcPort: p.SrcPort,
 		dst:     p.Dst.Addr().Unmap(),
 		dstPort: p.Dst.Port(),
-		inIface: p.InInterface,
+		inIface: w.interfaces.In,
 	}
-	if f.inIface == "" {
-		switch p.From {
-		case FromPod:
-			f.inIface = DefaultPodInterface
-		case FromExternal:
-			f.inIface = w.node.uplink
-		}
-	}
-	return f
 }
 
 // hop is one netfilter hook on the packet's way, with its tables in the
@@ -174,8 +167,8 @@ func (w *walker) tables(f *flow, h hop, i int, rest []hop) error {
 
 // finish records an outcome, merging it with an equal one.
 func (w *walker) finish(f *flow, v Verdict) {
-	o := Outcome{Verdict: v, Target: f.dnat, Masquerade: f.masquerade, SNAT: f.snat, Path: f.path}
-	key := fmt.Sprint(v, "|", addrPortText(o.Target), "|", o.Masquerade, "|", addrText(o.SNAT), "|", strings.Join(o.Path, " "))
+	o := Outcome{Verdict: v, Target: f.dnat, Masquerade: f.masquerade, SNAT: f.snat, Path: f.path, OutInterface: f.outIface}
+	key := fmt.Sprint(v, "|", addrPortText(o.Target), "|", o.Masquerade, "|", addrText(o.SNAT), "|", strings.Join(o.Path, " "), "|", o.OutInterface)
 	if i, ok := w.outcomeIndex[key]; ok {
 		w.outcomes[i].Exact.Add(w.outcomes[i].Exact, f.weight)
 		return
@@ -201,6 +194,7 @@ func (w *walker) report() *Report {
 	r := &Report{
 		SchemaVersion: SchemaVersion,
 		Packet:        PacketSummary{Src: p.Src.String(), Dst: p.Dst.String(), Proto: p.Proto, From: p.From},
+		Interfaces:    w.interfaces,
 		Outcomes:      w.outcomes,
 		NotModelled:   w.notModelled,
 	}
@@ -228,4 +222,43 @@ func addrText(a *netip.Addr) string {
 		return ""
 	}
 	return a.String()
+}
+
+// resolveInterfaces settles the packet's interfaces: those the caller named,
+// then (with Options.InferInterfaces) those the dump's CNI chains show, then
+// the defaults. It adds inferred routes to the node and records where each
+// came from.
+func resolveInterfaces(d *ruleset.Dump, p *Packet, n *node, opts Options) Interfaces {
+	ifs := Interfaces{Uplink: n.uplink, Routes: []RouteSummary{}}
+	for _, r := range opts.Routes {
+		ifs.Routes = append(ifs.Routes, RouteSummary{Prefix: r.Prefix.String(), Interface: r.Interface, Source: SourceOption})
+	}
+	var inf Inference
+	if opts.InferInterfaces {
+		inf = InferInterfaces(d)
+		ifs.CNI, ifs.Evidence, ifs.Note = inf.CNI, inf.Evidence, inf.Note
+		for _, r := range inf.Routes {
+			n.routes = append(n.routes, r)
+			ifs.Routes = append(ifs.Routes, RouteSummary{Prefix: r.Prefix.String(), Interface: r.Interface, Source: SourceInferred})
+		}
+	}
+	switch {
+	case p.From == FromNode:
+		ifs.InSource = SourceNone
+	case p.InInterface != "":
+		ifs.In, ifs.InSource = p.InInterface, SourceOption
+	case p.From == FromPod && inf.PodInterface != "":
+		ifs.In, ifs.InSource = inf.PodInterface, SourceInferred
+	case p.From == FromPod:
+		ifs.In, ifs.InSource = DefaultPodInterface, SourceDefault
+	default:
+		ifs.In, ifs.InSource = n.uplink, SourceDefault
+	}
+	if p.OutInterface != "" {
+		n.out = p.OutInterface
+		ifs.Out, ifs.OutSource = p.OutInterface, SourceOption
+	} else {
+		ifs.OutSource = SourceRouted
+	}
+	return ifs
 }

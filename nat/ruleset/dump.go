@@ -148,3 +148,30 @@ func findOption(options []*Option, name string) *Option {
 	}
 	return nil
 }
+
+// Without returns a copy of the dump without the chains drop selects and
+// without the rules that jump or go to them; the rules kept are shared
+// with d. Built-in chains are never dropped.
+func (d *Dump) Without(drop func(table, chain string) bool) *Dump {
+	out := &Dump{}
+	for _, t := range d.Tables {
+		nt := &Table{Name: t.Name, Line: t.Line, byName: map[string]*Chain{}}
+		for _, c := range t.Chains {
+			if !c.BuiltIn() && drop(t.Name, c.Name) {
+				continue
+			}
+			nc := *c
+			nc.Rules = nil
+			for _, r := range c.Rules {
+				if r.Target != nil && r.Target.Chain && drop(t.Name, r.Target.Name) {
+					continue
+				}
+				nc.Rules = append(nc.Rules, r)
+			}
+			nt.Chains = append(nt.Chains, &nc)
+			nt.byName[nc.Name] = &nc
+		}
+		out.Tables = append(out.Tables, nt)
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package ruleset
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -31,9 +32,17 @@ func probability(s string) error {
 	_, err := ParseProbability(s)
 	return err
 }
-func prefix(s string) error   { _, err := ParsePrefix(s); return err }
-func natRange(s string) error { _, err := ParseNATRange(s); return err }
-func states(s string) error   { _, err := ParseConntrackStates(s); return err }
+func prefix(s string) error { _, err := ParsePrefix(s); return err }
+func natRange(s string) error {
+	// iptables-restore takes ":0", and iptables-save prints it for a NAT
+	// rule it cannot decode (one written by a newer iptables-nft): a rule
+	// the evaluator cannot follow, not a bad dump.
+	if _, err := ParseNATRange(s); err != nil && !errors.Is(err, ErrEmptyNATRange) {
+		return err
+	}
+	return nil
+}
+func states(s string) error { _, err := ParseConntrackStates(s); return err }
 func addrTypes(s string) error {
 	_, err := ParseAddressTypes(s)
 	return err
@@ -119,6 +128,25 @@ var matchExtensions = map[string]extension{
 	"mac":    {"mac-source": text()},
 	"length": {"length": text()},
 	"socket": {"transparent": flag(), "nowildcard": flag(), "restore-skmark": flag()},
+}
+
+// knownMatchModules are the match modules iptables 1.8 ships (its
+// extensions/libxt_*.c and libipt_*.c), with the aliases they register.
+// iptables-restore refuses any other name ("Couldn't load match"), so the
+// parser does too: `-m c` is a truncated paste, not a module to pass over.
+var knownMatchModules = map[string]bool{
+	"addrtype": true, "ah": true, "bpf": true, "cgroup": true, "cluster": true, "comment": true,
+	"connbytes": true, "connlabel": true, "connlimit": true, "connmark": true, "conntrack": true,
+	"cpu": true, "dccp": true, "devgroup": true, "dscp": true, "ecn": true, "esp": true,
+	"hashlimit": true, "helper": true, "icmp": true, "ipcomp": true, "iprange": true, "ipvs": true,
+	"length": true, "limit": true, "mac": true, "mark": true, "multiport": true,
+	"nfacct": true, "osf": true, "owner": true, "physdev": true, "pkttype": true, "policy": true,
+	"quota": true, "rateest": true, "realm": true, "recent": true, "rpfilter": true, "sctp": true,
+	"set": true, "socket": true, "state": true, "statistic": true, "string": true, "tcp": true,
+	"tcpmss": true, "time": true, "tos": true, "ttl": true, "u32": true, "udp": true,
+	// ip6tables' own, which an ip6tables-save dump holds.
+	"dst": true, "eui64": true, "frag": true, "hbh": true, "hl": true, "icmp6": true,
+	"ipv6header": true, "mh": true, "rt": true, "srh": true,
 }
 
 // targetExtensions are the targets the parser knows, with their options.

@@ -18,6 +18,38 @@ type ParseError struct {
 func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
 func (e *ParseError) Unwrap() error { return e.Err }
 
+// MaxParseErrors is how many problems Parse reports before it stops, so
+// that a pasted fragment can be fixed in one go without a flood.
+const MaxParseErrors = 20
+
+// ParseErrors is every problem Parse found, in line order: each line that
+// iptables-restore would refuse. errors.As finds the first *ParseError.
+type ParseErrors struct {
+	Errs []*ParseError
+	// Truncated is set when Parse stopped after MaxParseErrors problems.
+	Truncated bool
+}
+
+func (e *ParseErrors) Error() string {
+	lines := make([]string, 0, len(e.Errs)+1)
+	for _, pe := range e.Errs {
+		lines = append(lines, pe.Error())
+	}
+	if e.Truncated {
+		lines = append(lines, fmt.Sprintf("(stopped after %d errors)", len(e.Errs)))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap lets errors.Is and errors.As look at each problem.
+func (e *ParseErrors) Unwrap() []error {
+	out := make([]error, len(e.Errs))
+	for i, pe := range e.Errs {
+		out[i] = pe
+	}
+	return out
+}
+
 // ErrNoTables is returned for input without any `*table` section.
 var ErrNoTables = errors.New("no tables: input is not iptables-save output")
 
@@ -45,8 +77,12 @@ func IsBuiltinChain(table, chain string) bool {
 }
 
 // Parse reads iptables-save output (or iptables-restore input) and returns
-// the ruleset. Any line that is not part of that grammar is an error that
-// names the line.
+// the ruleset. Every line that iptables-restore would refuse is reported,
+// with its line number, up to MaxParseErrors, as a *ParseErrors; a line in
+// error is left out and parsing goes on, so one bad line does not hide the
+// next. Values that are well formed but that a walk cannot evaluate (a NAT
+// range iptables-save printed as ":0", say) are not errors: they are kept
+// as written, for the evaluator to report.
 func Parse(r io.Reader) (*Dump, error) {
 	p := &parser{dump: &Dump{}}
 	scanner := bufio.NewScanner(r)
@@ -54,19 +90,38 @@ func Parse(r io.Reader) (*Dump, error) {
 	for scanner.Scan() {
 		p.line++
 		if err := p.parseLine(strings.TrimSpace(scanner.Text())); err != nil {
-			return nil, &ParseError{Line: p.line, Err: err}
+			if p.fail(p.line, err) {
+				return nil, p.errs
+			}
 		}
 	}
 	if err := scanner.Err(); err != nil {
-		return nil, &ParseError{Line: p.line + 1, Err: err}
+		p.fail(p.line+1, err)
+		return nil, p.errs
 	}
 	if p.table != nil {
-		return nil, &ParseError{Line: p.line, Err: fmt.Errorf("table %s (line %d) has no COMMIT", p.table.Name, p.tableLine)}
+		p.fail(p.line, fmt.Errorf("table %s (line %d) has no COMMIT", p.table.Name, p.tableLine))
+	}
+	if p.errs != nil {
+		return nil, p.errs
 	}
 	if len(p.dump.Tables) == 0 {
 		return nil, ErrNoTables
 	}
 	return p.dump, nil
+}
+
+// fail records a problem; it reports true when no more may be recorded.
+func (p *parser) fail(line int, err error) bool {
+	if p.errs == nil {
+		p.errs = &ParseErrors{}
+	}
+	if len(p.errs.Errs) == MaxParseErrors {
+		p.errs.Truncated = true
+		return true
+	}
+	p.errs.Errs = append(p.errs.Errs, &ParseError{Line: line, Err: err})
+	return false
 }
 
 type parser struct {
@@ -77,6 +132,10 @@ type parser struct {
 	tableLine int
 	// declared holds the chains declared in the open section.
 	declared map[string]int
+	// skipping is set inside a section whose header was refused: its lines
+	// are passed over up to its COMMIT, so one error is not reported per line.
+	skipping bool
+	errs     *ParseErrors
 }
 
 func (p *parser) parseLine(line string) error {
@@ -86,7 +145,14 @@ func (p *parser) parseLine(line string) error {
 	case strings.HasPrefix(line, "*"):
 		return p.openTable(line[1:])
 	case line == "COMMIT":
+		if p.skipping {
+			p.skipping = false
+			return nil
+		}
 		return p.commit()
+	}
+	if p.skipping {
+		return nil
 	}
 	if p.table == nil {
 		return fmt.Errorf("unexpected %q outside a table (not iptables-save output)", abbreviate(line))
@@ -102,9 +168,15 @@ func (p *parser) parseLine(line string) error {
 
 func (p *parser) openTable(name string) error {
 	if p.table != nil {
-		return fmt.Errorf("table %s starts before table %s (line %d) is committed", name, p.table.Name, p.tableLine)
+		// Report it, then read on as if the open table had been committed.
+		p.fail(p.line, fmt.Errorf("table %s starts before table %s (line %d) is committed", name, p.table.Name, p.tableLine))
+		if err := p.commit(); err != nil {
+			p.fail(p.line, err)
+		}
 	}
+	p.skipping = false
 	if _, ok := builtinChains[name]; !ok {
+		p.skipping = true
 		return fmt.Errorf("unknown table %q", name)
 	}
 	p.table, p.tableLine, p.declared = p.dump.Table(name), p.line, map[string]int{}
@@ -120,14 +192,15 @@ func (p *parser) commit() error {
 	if p.table == nil {
 		return errors.New("COMMIT without a table")
 	}
-	for _, c := range p.table.Chains {
+	table := p.table
+	p.table = nil
+	for _, c := range table.Chains {
 		for _, r := range c.Rules {
-			if r.Target != nil && r.Target.Chain && p.table.Chain(r.Target.Name) == nil {
+			if r.Target != nil && r.Target.Chain && table.Chain(r.Target.Name) == nil {
 				return fmt.Errorf("rule at line %d jumps to chain %s, which was deleted", r.Line, r.Target.Name)
 			}
 		}
 	}
-	p.table = nil
 	return nil
 }
 

@@ -192,9 +192,9 @@ func TestParseRuleOptions(t *testing.T) {
 		set := r.Match("set").Option("match-set")
 		assert.Equal(t, &Option{Name: "match-set", Negated: true, Args: []string{"blocked", "src,dst"}}, set)
 	})
-	t.Run("unknown module keeps its options", func(t *testing.T) {
-		r := parseOne(t, `-A INPUT -m fancy --level 3 high -p tcp -m tcp --dport 80 -j ACCEPT`)
-		assert.Equal(t, &Match{Module: "fancy", Options: []*Option{{Name: "level", Args: []string{"3", "high"}}}}, r.Match("fancy"))
+	t.Run("a module without an option table keeps its options", func(t *testing.T) {
+		r := parseOne(t, `-A INPUT -m time --weekdays Mon,Tue --kerneltz -p tcp -m tcp --dport 80 -j ACCEPT`)
+		assert.Equal(t, &Match{Module: "time", Options: []*Option{{Name: "weekdays", Args: []string{"Mon,Tue"}}, {Name: "kerneltz"}}}, r.Match("time"))
 		assert.Equal(t, "80", r.Match("tcp").Option("dport").Arg())
 	})
 	t.Run("target options", func(t *testing.T) {
@@ -221,8 +221,8 @@ func TestParseNATTargets(t *testing.T) {
 :PREROUTING ACCEPT [0:0]
 -A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
 -A PREROUTING -p udp -j REDIRECT --to-ports 5353
--A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE --to-ports 1024-65535 --random-fully
--A POSTROUTING -j SNAT --to-source 10.0.0.1-10.0.0.9:1000-2000
+-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -p tcp -j MASQUERADE --to-ports 1024-65535 --random-fully
+-A POSTROUTING -p udp -j SNAT --to-source 10.0.0.1-10.0.0.9:1000-2000
 COMMIT
 `)
 	nat := d.Table("nat")
@@ -306,6 +306,10 @@ func TestParseErrors(t *testing.T) {
 		{"bad counters", "*filter\n:INPUT ACCEPT [x:0]\nCOMMIT\n", 2, "invalid counters"},
 		{"deleted chain still used", "*filter\n:INPUT ACCEPT [0:0]\n:A - [0:0]\n-A INPUT -j A\n-X A\nCOMMIT\n", 6, "rule at line 4 jumps to chain A, which was deleted"},
 		{"COMMIT alone", "COMMIT\n", 1, "COMMIT without a table"},
+		{"NAT port without a protocol", "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j DNAT --to-destination 10.0.0.1:80\nCOMMIT\n", 3, "a port needs -p tcp, udp, sctp or dccp before the target"},
+		{"protocol after the NAT target", "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j MASQUERADE --to-ports 1024-2000 -p tcp\nCOMMIT\n", 3, "a port needs -p"},
+		{"unknown match module", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m c -j DROP\nCOMMIT\n", 3, "-m c: no such match module"},
+		{"unknown match module after others", "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m comment --comment x -m fancy --level 3 -j ACCEPT\nCOMMIT\n", 3, "-m fancy: no such match module"},
 		{"unsupported command", "*filter\n:INPUT ACCEPT [0:0]\n-D INPUT 1\nCOMMIT\n", 3, `unsupported command "-D"`},
 	}
 	for _, c := range cases {
@@ -331,4 +335,75 @@ func TestParseMergesRepeatedTables(t *testing.T) {
 	require.Len(t, d.Tables, 1)
 	assert.Len(t, d.Table("nat").Chain("A").Rules, 1, "a chain not redeclared keeps its rules")
 	assert.Len(t, d.Table("nat").Chain("B").Rules, 1)
+}
+
+// Every line iptables-restore would refuse is reported, not only the first,
+// and the lines around them are still read.
+func TestParseReportsEveryError(t *testing.T) {
+	_, err := Parse(strings.NewReader(`*nat
+:PREROUTING ACCEPT [0:0]
+:KUBE-SERVICES - [0:0]
+-A PREROUTING -j KUBE-SERVICES
+-A KUBE-SERVICES -m c
+-A KUBE-SERVICES -d 10.0.0.300 -j ACCEPT
+-A KUBE-SERVICES -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.1.1.1:80
+-A KUBE-NOWHERE -j ACCEPT
+COMMIT
+*bogus
+-A X -j Y
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -p tcp --dport 99999 -j ACCEPT
+`))
+	var pes *ParseErrors
+	require.True(t, errors.As(err, &pes), "%v", err)
+	var lines []int
+	for _, e := range pes.Errs {
+		lines = append(lines, e.Line)
+	}
+	assert.Equal(t, []int{5, 6, 8, 10, 15, 15}, lines, err.Error())
+	assert.False(t, pes.Truncated)
+	var first *ParseError
+	require.True(t, errors.As(err, &first))
+	assert.Equal(t, 5, first.Line)
+	assert.Equal(t, strings.Join([]string{
+		"line 5: -m c: no such match module",
+		`line 6: -d: invalid address "10.0.0.300"`,
+		"line 8: -A KUBE-NOWHERE: chain not declared",
+		`line 10: unknown table "bogus"`,
+		`line 15: --dport: invalid port "99999"`,
+		"line 15: table filter (line 13) has no COMMIT",
+	}, "\n"), err.Error())
+}
+
+func TestParseStopsAfterTwentyErrors(t *testing.T) {
+	text := "*filter\n:INPUT ACCEPT [0:0]\n" + strings.Repeat("-A INPUT -m c\n", 30) + "COMMIT\n"
+	_, err := Parse(strings.NewReader(text))
+	var pes *ParseErrors
+	require.True(t, errors.As(err, &pes))
+	assert.Len(t, pes.Errs, MaxParseErrors)
+	assert.True(t, pes.Truncated)
+	assert.Contains(t, err.Error(), "(stopped after 20 errors)")
+}
+
+// A NAT range iptables-save printed as ":0" (a rule it could not decode)
+// is well formed: kept for the evaluator, which cannot follow it.
+func TestParseKeepsAnEmptyNATRange(t *testing.T) {
+	d := parseText(t, "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j DNAT --to-destination :0 --persistent\nCOMMIT\n")
+	o := d.Table("nat").Chain("PREROUTING").Rules[0].Target.Option("to-destination")
+	assert.Equal(t, ":0", o.Arg())
+	_, err := ParseNATRange(o.Arg())
+	assert.ErrorIs(t, err, ErrEmptyNATRange)
+}
+
+func TestWithout(t *testing.T) {
+	d := parseText(t, "*nat\n:PREROUTING ACCEPT [0:0]\n:AWS-SNAT - [0:0]\n:KUBE-SERVICES - [0:0]\n-A PREROUTING -j AWS-SNAT\n-A PREROUTING -j KUBE-SERVICES\n-A AWS-SNAT -j RETURN\nCOMMIT\n")
+	w := d.Without(func(table, chain string) bool { return strings.HasPrefix(chain, "AWS-") })
+	nat := w.Table("nat")
+	assert.Nil(t, nat.Chain("AWS-SNAT"))
+	require.NotNil(t, nat.Chain("KUBE-SERVICES"))
+	require.Len(t, nat.Chain("PREROUTING").Rules, 1)
+	assert.Equal(t, "KUBE-SERVICES", nat.Chain("PREROUTING").Rules[0].Target.Name)
+	assert.Len(t, d.Table("nat").Chain("PREROUTING").Rules, 2, "the original is kept")
 }

@@ -109,6 +109,10 @@ func (p *ruleParser) option(name string) error {
 		if err != nil {
 			return err
 		}
+		if !knownMatchModules[v] {
+			// iptables-restore: "Couldn't load match `c'".
+			return fmt.Errorf("%s %s: no such match module", name, v)
+		}
 		p.rule.Matches = append(p.rule.Matches, &Match{Module: v})
 		return nil
 	case "-j", "--jump", "-g", "--goto":
@@ -224,6 +228,13 @@ func (p *ruleParser) extensionOption(name string) error {
 				return fmt.Errorf("--%s: %v", name, err)
 			}
 		}
+		if t := p.rule.Target; t != nil && options == &t.Options && len(o.Args) > 0 && natPortOption(t.Name, name, o.Args[0]) {
+			// iptables-restore decides this while parsing the target, so -p
+			// must come before it.
+			if proto := p.rule.Protocol; proto == nil || proto.Name == "all" {
+				return fmt.Errorf("--%s %s: a port needs -p tcp, udp, sctp or dccp before the target (iptables-restore: \"Need TCP, UDP, SCTP or DCCP with port specification\")", name, o.Args[0])
+			}
+		}
 	} else {
 		for p.pos < len(p.words) && !startsOption(p.words[p.pos]) {
 			o.Args = append(o.Args, p.next().text)
@@ -271,4 +282,20 @@ func (p *ruleParser) owner(name string) (options *[]*Option, spec optionSpec, kn
 		}
 	}
 	return nil, optionSpec{}, false
+}
+
+// natPortOption reports whether a NAT target's option names a port:
+// DNAT/SNAT's "addr:port" (also ":port", "[v6]:port") or MASQUERADE and
+// REDIRECT's --to-ports.
+func natPortOption(target, option, arg string) bool {
+	switch {
+	case option == "to-ports" && (target == "MASQUERADE" || target == "REDIRECT"):
+		return true
+	case option == "to-destination" || option == "to-source":
+		if end := strings.LastIndex(arg, "]"); strings.HasPrefix(arg, "[") && end >= 0 {
+			return strings.HasPrefix(arg[end+1:], ":")
+		}
+		return strings.Count(arg, ":") == 1
+	}
+	return false
 }

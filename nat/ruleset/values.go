@@ -1,6 +1,7 @@
 package ruleset
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -182,6 +183,10 @@ func (r NATRange) Single() bool {
 	return r.FirstAddr == r.LastAddr && r.FirstPort == r.LastPort
 }
 
+// ErrEmptyNATRange is a NAT range with neither an address nor a port, such
+// as the ":0" iptables-save prints for a rule it could not decode.
+var ErrEmptyNATRange = errors.New("empty NAT range")
+
 // ParseNATRange parses a NAT target's address argument.
 func ParseNATRange(s string) (NATRange, error) {
 	var r NATRange
@@ -222,7 +227,7 @@ func ParseNATRange(s string) (NATRange, error) {
 		}
 	}
 	if !r.FirstAddr.IsValid() && r.FirstPort == 0 {
-		return r, fmt.Errorf("empty NAT range %q", s)
+		return r, fmt.Errorf("%w %q: neither an address nor a port", ErrEmptyNATRange, s)
 	}
 	return r, nil
 }

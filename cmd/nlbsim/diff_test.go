@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nlbsim/nlbsim/nat/diff"
+)
+
+const (
+	clusterFixture   = "../../topology/cluster/testdata/eks-cluster.yaml"
+	kubeProxyFixture = "../../topology/cluster/testdata/kube-proxy-config.yaml"
+	node1            = "ip-192-168-1-50.ap-northeast-2.compute.internal"
+)
+
+func TestRulesFrom(t *testing.T) {
+	r := nlbsim(t, "rules", "--from", clusterFixture, "--from", kubeProxyFixture, "--node", node1)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Empty(t, r.stderr, "the fixture has nothing nlbsim does not model")
+	assert.Contains(t, r.stdout, `-A KUBE-SERVICES -m comment --comment "shop/api:http cluster IP" -m tcp -p tcp -d 10.100.70.30 --dport 80 -j KUBE-SVC-`)
+	assert.Contains(t, r.stdout, `-A KUBE-SEP-`)
+	assert.Contains(t, r.stdout, "shop/orders:http has no endpoints")
+	assert.NotContains(t, r.stdout, "AWS-SNAT", "the VPC CNI's rules depend on the VPC, not on the objects")
+
+	short := nlbsim(t, "rules", "--from", clusterFixture, "--node", "ip-192-168-1-50")
+	require.Equal(t, 0, short.code, short.stderr)
+	assert.Equal(t, r.stdout, short.stdout, "the short name; EKS's kube-proxy defaults are nlbsim's")
+
+	extra := filepath.Join(t.TempDir(), "extra.yaml")
+	require.NoError(t, os.WriteFile(extra, []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n"), 0o644))
+	r = nlbsim(t, "rules", "--from", clusterFixture, "--from", extra, "--node", node1)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "warning: 1 Deployment object(s) not modelled; left out\n", r.stderr)
+
+	notAList := filepath.Join(t.TempDir(), "notes.yaml")
+	require.NoError(t, os.WriteFile(notAList, []byte("- some\n- notes\n"), 0o644))
+	missing := filepath.Join(t.TempDir(), "no-such.yaml")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from", clusterFixture, "--node", "ip-10-0-0-1"}, `--node: no node "ip-10-0-0-1" in the objects; nodes: ` + node1},
+		{[]string{"--from", missing, "--node", node1, "--proxy-mode", "nftables"}, "--proxy-mode nftables: not modelled yet"},
+		{[]string{"--from", missing}, "--node: missing"},
+		{[]string{"--node", "node-1", "--proxy-mode", "iptables"}, "--proxy-mode goes with --from"},
+		{[]string{"--from", notAList, "--node", node1}, "notes.yaml:1: not a List or a Kubernetes object"},
+	} {
+		r := nlbsim(t, append([]string{"rules"}, c.args...)...)
+		assert.Equal(t, 2, r.code, "%v: %s", c.args, r.stderr)
+		assert.Contains(t, r.stderr, c.want, "%v", c.args)
+	}
+}
+
+func TestDiffCommand(t *testing.T) {
+	dir := t.TempDir()
+	r := nlbsim(t, "rules", "--from", clusterFixture, "--from", kubeProxyFixture, "--node", node1)
+	require.Equal(t, 0, r.code, r.stderr)
+	same := filepath.Join(dir, "same.rules")
+	require.NoError(t, os.WriteFile(same, []byte(r.stdout), 0o644))
+
+	r = nlbsim(t, "diff", "--from", clusterFixture, "--from", kubeProxyFixture, "--node", node1, "--rules", same)
+	assert.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "kube-proxy's rules agree with the objects")
+
+	wrong := filepath.Join(dir, "wrong.rules")
+	require.NoError(t, os.WriteFile(wrong, []byte(strings.Replace(readFile(t, same), "--to-destination 192.168.1.121:8080", "--to-destination 192.168.1.121:8081", 1)), 0o644))
+	r = nlbsim(t, "diff", "--from", clusterFixture, "--node", node1, "--rules", wrong, "-o", "json")
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Empty(t, r.stderr)
+	var report diff.Report
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &report), r.stdout)
+	assert.False(t, report.Agree)
+	require.Len(t, report.Services, 1)
+	assert.Equal(t, "shop/api", report.Services[0].Service)
+	assert.Equal(t, diff.KindEndpointTarget, report.Services[0].Findings[0].Kind)
+	assert.Equal(t, 1, report.SchemaVersion)
+
+	garbage := filepath.Join(dir, "garbage.rules")
+	require.NoError(t, os.WriteFile(garbage, []byte("*nat\n-A KUBE-SERVICES -m c\n"), 0o644))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from", clusterFixture, "--node", node1}, "--rules: missing"},
+		{[]string{"--node", node1, "--rules", same}, "--from: missing"},
+		{[]string{"--from", clusterFixture, "--node", node1, "--rules", same, "-o", "yaml"}, `-o: unknown format "yaml"`},
+		{[]string{"--from", "-", "--node", node1, "--rules", "-"}, "cannot both read standard input"},
+		{[]string{"--from", clusterFixture, "--node", node1, "--rules", garbage}, "garbage.rules: 2 lines that iptables-restore would refuse"},
+	} {
+		r := nlbsim(t, append([]string{"diff"}, c.args...)...)
+		assert.Equal(t, 2, r.code, "%v: %s", c.args, r.stderr)
+		assert.Contains(t, r.stderr, c.want, "%v", c.args)
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// --from - and --rules - read standard input (one of them at a time).
+func TestDiffReadsStandardInput(t *testing.T) {
+	rules := nlbsim(t, "rules", "--from", clusterFixture, "--node", node1)
+	require.Equal(t, 0, rules.code, rules.stderr)
+	dump := filepath.Join(t.TempDir(), "node.rules")
+	require.NoError(t, os.WriteFile(dump, []byte(rules.stdout), 0o644))
+	objects, err := os.ReadFile(clusterFixture)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		args  []string
+		stdin []byte
+	}{
+		{[]string{"diff", "--from", "-", "--node", node1, "--rules", dump}, objects},
+		{[]string{"diff", "--from", clusterFixture, "--node", node1, "--rules", "-"}, []byte(rules.stdout)},
+	} {
+		cmd := exec.Command(binary, c.args...)
+		cmd.Stdin = bytes.NewReader(c.stdin)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%v: %s", c.args, out)
+		assert.Contains(t, string(out), "agree with the objects", "%v", c.args)
+	}
+}
