@@ -257,8 +257,9 @@ func checkChainName(name string) error {
 
 // parseCounters reads "[packets:bytes]".
 func parseCounters(s string) (*Counters, error) {
-	inner, ok := strings.CutPrefix(s, "[")
-	if inner, ok = strings.CutSuffix(inner, "]"); !ok {
+	inner, open := strings.CutPrefix(s, "[")
+	inner, closed := strings.CutSuffix(inner, "]")
+	if !open || !closed {
 		return nil, fmt.Errorf("invalid counters %q: want [packets:bytes]", s)
 	}
 	packets, bytes, ok := strings.Cut(inner, ":")
