@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,84 +51,20 @@ func newExplainCmd(g *globalFlags) *cobra.Command {
 }
 
 func runExplain(cmd *cobra.Command, g *globalFlags, f *explainFlags) error {
-	if (f.rules == "") == (f.node == "") {
-		return usagef("explain needs exactly one of --rules FILE|- and --node HOST")
-	}
-	if f.dst == "" {
-		return usagef("explain needs --dst IP:PORT")
-	}
-	if f.output != "table" && f.output != "json" {
-		return usagef("-o: unknown format %q (valid: table, json)", f.output)
-	}
-	if f.node != "" && len(f.nodeIPs) > 0 {
-		return usagef("--node-ip goes with --rules; with --node the node's addresses are known")
-	}
-	nodeIPs, err := explain.ParseNodeIPs(f.nodeIPs)
+	packet, nodeIPs, err := explainPacket(f)
 	if err != nil {
-		return &usageError{fmt.Errorf("--node-ip: %w", err)}
+		return err
 	}
-	if !explain.ValidProtocol(strings.ToLower(f.proto)) {
-		return usagef("-p: unknown protocol %q (valid: tcp, udp, sctp)", f.proto)
-	}
-	packet, err := explain.ParsePacket(f.src, f.dst, f.proto, f.from)
+	text, name, err := explainInput(cmd, g, f)
 	if err != nil {
-		return &usageError{err}
+		return err
 	}
-	// What the walk needs is checked before anything is read.
-	switch {
-	case packet.From != explain.FromNode && f.src == "":
-		return usagef("--src: missing; a packet from a %s needs its source address (only --from node defaults it)", packet.From)
-	case packet.From == explain.FromNode && f.rules != "" && len(nodeIPs) == 0:
-		return usagef("--node-ip: missing; --from node needs the dump's node address (its source, and what is local)")
-	case packet.From == explain.FromNode && f.inIface != "":
-		return usagef("--in-interface: a packet from the node arrives on no interface")
-	}
-	for flag, name := range map[string]string{"--in-interface": f.inIface, "--out-interface": f.outIface} {
-		if name == "" {
-			continue
-		}
-		if err := explain.ValidInterfaceName(name); err != nil {
-			return usagef("%s: %v", flag, err)
-		}
-	}
-	packet.InInterface, packet.OutInterface = f.inIface, f.outIface
-
-	var text io.Reader
-	name := f.rules
-	switch {
-	case f.rules == "-":
-		text, name = cmd.InOrStdin(), "standard input"
-	case f.rules != "":
-		file, err := os.Open(f.rules)
-		if err != nil {
-			return &usageError{fmt.Errorf("--rules: %w", err)}
-		}
-		defer file.Close()
-		text = file
-	default:
-		w, err := sim.LoadWorld(g.name)
-		if err != nil {
-			return err
-		}
-		h, err := w.Lookup(f.node)
-		if err != nil {
-			return &usageError{err}
-		}
-		if h.Kind != topology.KindNode {
-			return usagef("--node: %s is a %s, not a node", f.node, h.Kind)
-		}
-		if err := sim.RequireRoot(); err != nil {
-			return err
-		}
-		saved, err := sim.SaveRules(w, h.Name)
-		if err != nil {
-			return err
-		}
-		text, name, nodeIPs = strings.NewReader(saved), h.Name+"'s live rules", []netip.Addr{h.IP}
+	if f.node != "" {
+		nodeIPs = []netip.Addr{name.nodeIP}
 	}
 	dump, err := ruleset.Parse(text)
 	if err != nil {
-		return &inputError{name: name, err: err}
+		return &inputError{name: name.text, err: err}
 	}
 	report, err := explain.Walk(dump, packet, explain.Options{NodeIPs: nodeIPs, InferInterfaces: true})
 	if err != nil {
@@ -139,6 +76,94 @@ func runExplain(cmd *cobra.Command, g *globalFlags, f *explainFlags) error {
 		return enc.Encode(report)
 	}
 	return report.WriteTable(cmd.OutOrStdout())
+}
+
+// explainPacket checks explain's flags — everything the walk needs, before
+// anything is read — and returns the packet and the dump's node addresses.
+func explainPacket(f *explainFlags) (explain.Packet, []netip.Addr, error) {
+	var none explain.Packet
+	if (f.rules == "") == (f.node == "") {
+		return none, nil, usagef("explain needs exactly one of --rules FILE|- and --node HOST")
+	}
+	if f.dst == "" {
+		return none, nil, usagef("explain needs --dst IP:PORT")
+	}
+	if f.output != "table" && f.output != "json" {
+		return none, nil, usagef("-o: unknown format %q (valid: table, json)", f.output)
+	}
+	if f.node != "" && len(f.nodeIPs) > 0 {
+		return none, nil, usagef("--node-ip goes with --rules; with --node the node's addresses are known")
+	}
+	nodeIPs, err := explain.ParseNodeIPs(f.nodeIPs)
+	if err != nil {
+		return none, nil, &usageError{fmt.Errorf("--node-ip: %w", err)}
+	}
+	if !explain.ValidProtocol(strings.ToLower(f.proto)) {
+		return none, nil, usagef("-p: unknown protocol %q (valid: tcp, udp, sctp)", f.proto)
+	}
+	packet, err := explain.ParsePacket(f.src, f.dst, f.proto, f.from)
+	if err != nil {
+		return none, nil, &usageError{err}
+	}
+	switch {
+	case packet.From != explain.FromNode && f.src == "":
+		return none, nil, usagef("--src: missing; a packet from a %s needs its source address (only --from node defaults it)", packet.From)
+	case packet.From == explain.FromNode && f.rules != "" && len(nodeIPs) == 0:
+		return none, nil, usagef("--node-ip: missing; --from node needs the dump's node address (its source, and what is local)")
+	case packet.From == explain.FromNode && f.inIface != "":
+		return none, nil, usagef("--in-interface: a packet from the node arrives on no interface")
+	}
+	for flag, name := range map[string]string{"--in-interface": f.inIface, "--out-interface": f.outIface} {
+		if name == "" {
+			continue
+		}
+		if err := explain.ValidInterfaceName(name); err != nil {
+			return none, nil, usagef("%s: %v", flag, err)
+		}
+	}
+	packet.InInterface, packet.OutInterface = f.inIface, f.outIface
+	return packet, nodeIPs, nil
+}
+
+// explainSource names what explain reads: a file, standard input, or a
+// node's live rules (with the node's address).
+type explainSource struct {
+	text   string
+	nodeIP netip.Addr
+}
+
+// explainInput opens the dump explain walks: --rules FILE or -, or the
+// live rules of --node HOST in a running cluster (which needs root).
+func explainInput(cmd *cobra.Command, g *globalFlags, f *explainFlags) (io.Reader, explainSource, error) {
+	switch {
+	case f.rules == "-":
+		return cmd.InOrStdin(), explainSource{text: "standard input"}, nil
+	case f.rules != "":
+		b, err := os.ReadFile(f.rules)
+		if err != nil {
+			return nil, explainSource{}, &usageError{fmt.Errorf("--rules: %w", err)}
+		}
+		return bytes.NewReader(b), explainSource{text: f.rules}, nil
+	}
+	w, err := sim.LoadWorld(g.name)
+	if err != nil {
+		return nil, explainSource{}, err
+	}
+	h, err := w.Lookup(f.node)
+	if err != nil {
+		return nil, explainSource{}, &usageError{err}
+	}
+	if h.Kind != topology.KindNode {
+		return nil, explainSource{}, usagef("--node: %s is a %s, not a node", f.node, h.Kind)
+	}
+	if err := sim.RequireRoot(); err != nil {
+		return nil, explainSource{}, err
+	}
+	saved, err := sim.SaveRules(w, h.Name)
+	if err != nil {
+		return nil, explainSource{}, err
+	}
+	return strings.NewReader(saved), explainSource{text: h.Name + "'s live rules", nodeIP: h.IP}, nil
 }
 
 // inputError is bad input: a file that cannot be read as what the command
