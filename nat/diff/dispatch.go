@@ -67,20 +67,32 @@ func (c *comparison) portOf(key, chain string) (string, topology.Service, topolo
 // findings explain.
 func (c *comparison) compareDispatch(key, chain string) []Finding {
 	expD, realD := dispatchOf(c.exp, chain), dispatchOf(c.real, chain)
-	inExp, inReal := map[string]bool{}, map[string]bool{}
-	for _, d := range expD {
-		inExp[d.sep] = true
-	}
-	for _, d := range realD {
-		inReal[d.sep] = true
-	}
 	portName, svc, port, known := c.portOf(key, chain)
 	if !known {
 		portName = key
 	}
-	var out []Finding
-	endpoints := false
 	seen := map[string]bool{}
+	out, extra := c.realEndpoints(chain, portName, svc, port, known, expD, realD, seen)
+	missing, lacking := c.missingEndpoints(chain, portName, expD, realD, seen)
+	out = append(out, missing...)
+	switch {
+	case extra || lacking:
+		c.explainEndpointChange(key, chain, expD, realD)
+	case len(expD) == len(realD):
+		out = append(out, c.compareProbabilities(chain, portName, expD, realD)...)
+	}
+	return out
+}
+
+// realEndpoints reports the endpoints the real chain sends to that the
+// slices do not list as serving, and those whose KUBE-SEP DNATs elsewhere
+// than the slices say; extra says whether the real chain has an endpoint
+// the expected one lacks.
+func (c *comparison) realEndpoints(chain, portName string, svc topology.Service, port topology.ServicePort, known bool, expD, realD []dispatchRule, seen map[string]bool) (out []Finding, extra bool) {
+	inExp := map[string]bool{}
+	for _, d := range expD {
+		inExp[d.sep] = true
+	}
 	for _, d := range realD {
 		if seen[d.sep] {
 			continue
@@ -97,7 +109,7 @@ func (c *comparison) compareDispatch(key, chain string) []Finding {
 			}
 			continue
 		}
-		endpoints = true
+		extra = true
 		c.explainedChain[d.sep] = true
 		if c.reportedSEP[d.sep] {
 			continue
@@ -110,12 +122,22 @@ func (c *comparison) compareDispatch(key, chain string) []Finding {
 		out = append(out, Finding{Kind: KindEndpointNotServing, Port: portName, Endpoint: realTo, Table: "nat", Chain: d.sep, Line: line,
 			Message: fmt.Sprintf("endpoint %s (%s, sent to from %s line %d) is in the rules, but %s", realTo, d.sep, chain, d.line, c.sliceSays(svc, port, known, realTo))})
 	}
+	return out, extra
+}
+
+// missingEndpoints reports the serving endpoints the real chain does not
+// send to; lacking says whether there is one.
+func (c *comparison) missingEndpoints(chain, portName string, expD, realD []dispatchRule, seen map[string]bool) (out []Finding, lacking bool) {
+	inReal := map[string]bool{}
+	for _, d := range realD {
+		inReal[d.sep] = true
+	}
 	for _, d := range expD {
 		if inReal[d.sep] || seen[d.sep] {
 			continue
 		}
 		seen[d.sep] = true
-		endpoints = true
+		lacking = true
 		c.explainedChain[d.sep] = true
 		if c.reportedSEP[d.sep] {
 			continue
@@ -125,63 +147,67 @@ func (c *comparison) compareDispatch(key, chain string) []Finding {
 		out = append(out, Finding{Kind: KindEndpointMissing, Port: portName, Endpoint: expTo, Table: "nat", Chain: d.sep,
 			Message: fmt.Sprintf("endpoint %s is serving in the slices, but %s does not send to it (no %s)", expTo, chain, d.sep)})
 	}
-	explainAll := func() {
-		for _, d := range expD {
-			c.explained["exp|nat|"+chain+"|"+d.canon] = true
+	return out, lacking
+}
+
+// explainEndpointChange marks what follows from an endpoint found extra or
+// missing: the other dispatch rules' probabilities follow from the count,
+// and a node whose last local endpoint went (or came) drops external
+// traffic instead of (or after) sending it to KUBE-SVL.
+func (c *comparison) explainEndpointChange(key, chain string, expD, realD []dispatchRule) {
+	for _, d := range expD {
+		c.explained["exp|nat|"+chain+"|"+d.canon] = true
+	}
+	for _, d := range realD {
+		c.explained["real|nat|"+chain+"|"+d.canon] = true
+	}
+	if len(expD) == 0 || len(realD) == 0 {
+		c.explainedChain[chain] = true
+	}
+	if !strings.HasPrefix(chain, "KUBE-SVL-") {
+		return
+	}
+	for _, s := range []struct {
+		side *side
+		name string
+		lost bool
+	}{{c.exp, "exp", len(expD) == 0}, {c.real, "real", len(realD) == 0}} {
+		if !s.lost {
+			continue
 		}
-		for _, d := range realD {
-			c.explained["real|nat|"+chain+"|"+d.canon] = true
+		for _, r := range sharedOf(s.side, key)["filter/KUBE-EXTERNAL-SERVICES"] {
+			if strings.HasSuffix(r.rule.Comment(), "has no local endpoints") {
+				c.explained[s.name+"|filter|KUBE-EXTERNAL-SERVICES|"+r.canon] = true
+			}
 		}
 	}
-	switch {
-	case endpoints:
-		// The other dispatch rules' probabilities follow from the count.
-		explainAll()
-		if len(expD) == 0 || len(realD) == 0 {
-			c.explainedChain[chain] = true
+}
+
+// compareProbabilities reports the dispatch rules, endpoint for endpoint,
+// whose probability is not the one kube-proxy writes for that count.
+func (c *comparison) compareProbabilities(chain, portName string, expD, realD []dispatchRule) []Finding {
+	var out []Finding
+	for i := range expD {
+		e, r := expD[i], realD[i]
+		if e.sep != r.sep || e.affinity != r.affinity || e.canon == r.canon {
+			continue
 		}
-		// A node whose last local endpoint went (or came) drops external
-		// traffic instead of (or after) sending it to KUBE-SVL: that filter
-		// rule follows from the endpoint too.
-		if strings.HasPrefix(chain, "KUBE-SVL-") {
-			for _, s := range []struct {
-				side *side
-				name string
-				lost bool
-			}{{c.exp, "exp", len(expD) == 0}, {c.real, "real", len(realD) == 0}} {
-				if !s.lost {
-					continue
-				}
-				for _, r := range sharedOf(s.side, key)["filter/KUBE-EXTERNAL-SERVICES"] {
-					if strings.HasSuffix(r.rule.Comment(), "has no local endpoints") {
-						c.explained[s.name+"|filter|KUBE-EXTERNAL-SERVICES|"+r.canon] = true
-					}
-				}
-			}
+		if sameProbability(e.probability, r.probability) {
+			continue
 		}
-	case len(expD) == len(realD):
-		for i := range expD {
-			e, r := expD[i], realD[i]
-			if e.sep != r.sep || e.affinity != r.affinity || e.canon == r.canon {
-				continue
-			}
-			if sameProbability(e.probability, r.probability) {
-				continue
-			}
-			ep, _ := sepTarget(c.exp, e.sep)
-			want := e.probability
-			if want == "" {
-				want = "none (the last rule takes the rest)"
-			}
-			got := r.probability
-			if got == "" {
-				got = "none"
-			}
-			out = append(out, Finding{Kind: KindProbability, Port: portName, Endpoint: ep, Table: "nat", Chain: chain, Line: r.line, Rule: r.text,
-				Message: fmt.Sprintf("%s line %d sends to %s with probability %s; kube-proxy writes %s for %d endpoints", chain, r.line, ep, got, want, countPlain(expD))})
-			c.explained["exp|nat|"+chain+"|"+e.canon] = true
-			c.explained["real|nat|"+chain+"|"+r.canon] = true
+		ep, _ := sepTarget(c.exp, e.sep)
+		want := e.probability
+		if want == "" {
+			want = "none (the last rule takes the rest)"
 		}
+		got := r.probability
+		if got == "" {
+			got = "none"
+		}
+		out = append(out, Finding{Kind: KindProbability, Port: portName, Endpoint: ep, Table: "nat", Chain: chain, Line: r.line, Rule: r.text,
+			Message: fmt.Sprintf("%s line %d sends to %s with probability %s; kube-proxy writes %s for %d endpoints", chain, r.line, ep, got, want, countPlain(expD))})
+		c.explained["exp|nat|"+chain+"|"+e.canon] = true
+		c.explained["real|nat|"+chain+"|"+r.canon] = true
 	}
 	return out
 }
