@@ -56,6 +56,9 @@ type Ruleset struct {
 	// Rules lists rules in the order their owners write them. Rules of
 	// built-in chains come first, in the order they end up in the kernel.
 	Rules []Rule
+	// inputs maps each Service to what kube-proxy saw of it (serviceInputs),
+	// so that a partial sync can tell which Services changed.
+	inputs map[string]string
 }
 
 // ChainRules returns the rules of one chain, in order.
@@ -96,26 +99,53 @@ func (rs *Ruleset) RestoreText() string {
 // rewritten, and the per-Service chains of prev (the ruleset last applied,
 // or nil) that are no longer used are flushed and deleted. Jumps from
 // built-in chains are not in it: kube-proxy ensures those one by one.
-func (rs *Ruleset) FullSyncText(prev *Ruleset) string { return rs.syncText(prev, true) }
+func (rs *Ruleset) FullSyncText(prev *Ruleset) string { return rs.syncText(prev, true, nil) }
 
 // PartialSyncText is the iptables-restore input (for --noflush) of a
 // partial kube-proxy sync from prev, the ruleset last applied: all of filter
 // and nat's fixed chains are rewritten, per-Service chains only for the
-// Services whose chains changed, and unused per-Service chains are flushed
-// and deleted. Without prev it is a full sync.
-func (rs *Ruleset) PartialSyncText(prev *Ruleset) string { return rs.syncText(prev, false) }
+// Services that changed since prev — their Service or their endpoints, as
+// kube-proxy's change trackers see them, even when the chains' text stays
+// the same — and unused per-Service chains are flushed and deleted. Without
+// prev it is a full sync.
+func (rs *Ruleset) PartialSyncText(prev *Ruleset) string {
+	return rs.syncText(prev, false, rs.ChangedServices(prev))
+}
 
-func (rs *Ruleset) syncText(prev *Ruleset, full bool) string {
-	write := map[string]bool{} // "table/chain" to rewrite
+// PartialSyncTextFor is PartialSyncText with the changed Services given
+// ("namespace/name"), as a caller that tracks Service and EndpointSlice
+// events knows them.
+func (rs *Ruleset) PartialSyncTextFor(prev *Ruleset, changed []string) string {
+	set := map[string]bool{}
+	for _, s := range changed {
+		set[s] = true
+	}
+	return rs.syncText(prev, false, set)
+}
+
+// ChangedServices lists ("namespace/name") the Services whose kube-proxy
+// input (Service ports, policies, affinity; endpoints and their
+// conditions) differs between prev and rs. Rulesets made without that
+// record fall back to comparing the Services' chains.
+func (rs *Ruleset) ChangedServices(prev *Ruleset) map[string]bool {
 	changed := map[string]bool{}
-	if prev != nil {
-		before, after := prev.serviceSignatures(), rs.serviceSignatures()
-		for svc, sig := range after {
-			if before[svc] != sig {
-				changed[svc] = true
-			}
+	if prev == nil {
+		return changed
+	}
+	before, after := prev.inputs, rs.inputs
+	if before == nil || after == nil {
+		before, after = prev.serviceSignatures(), rs.serviceSignatures()
+	}
+	for svc, sig := range after {
+		if before[svc] != sig {
+			changed[svc] = true
 		}
 	}
+	return changed
+}
+
+func (rs *Ruleset) syncText(prev *Ruleset, full bool, changed map[string]bool) string {
+	write := map[string]bool{} // "table/chain" to rewrite
 	for _, c := range rs.Chains {
 		if c.Owner != OwnerKubeProxy || c.Name == kubeProxyCanaryChain {
 			continue
@@ -151,8 +181,15 @@ func (rs *Ruleset) syncText(prev *Ruleset, full bool) string {
 				writeChainLine(&b, name)
 			}
 		}
+		// Stale chains are deleted before the nodeports rule that ends
+		// KUBE-SERVICES, where upstream writes the -X lines.
+		tail := ""
 		for _, r := range rs.Rules {
 			if r.Table == t && r.Owner == OwnerKubeProxy && write[t+"/"+r.Chain] {
+				if t == TableNAT && isNodePortsTail(r) {
+					tail = r.String() + "\n"
+					continue
+				}
 				b.WriteString(r.String() + "\n")
 			}
 		}
@@ -160,6 +197,7 @@ func (rs *Ruleset) syncText(prev *Ruleset, full bool) string {
 			for _, name := range stale {
 				b.WriteString("-X " + name + "\n")
 			}
+			b.WriteString(tail)
 		}
 		b.WriteString("COMMIT\n")
 	}
@@ -191,6 +229,12 @@ func (rs *Ruleset) serviceSignatures() map[string]string {
 		out[svc] = b.String()
 	}
 	return out
+}
+
+// isNodePortsTail reports whether r is the rule that ends nat
+// KUBE-SERVICES with the jump to KUBE-NODEPORTS.
+func isNodePortsTail(r Rule) bool {
+	return r.Table == TableNAT && r.Chain == kubeServicesChain && strings.HasSuffix(r.Spec, "-j "+kubeNodePortsChain)
 }
 
 func writeChainLine(b *strings.Builder, name string) {
