@@ -1,0 +1,152 @@
+package conformance
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/tools/events"
+	sysctltest "k8s.io/component-helpers/node/util/sysctl/testing"
+	"k8s.io/kubernetes/pkg/proxy/iptables"
+	proxyutiliptables "k8s.io/kubernetes/pkg/proxy/util/iptables"
+	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
+	iptablestest "k8s.io/kubernetes/pkg/util/iptables/testing"
+	fakeexec "k8s.io/utils/exec/testing"
+)
+
+// EKS's kube-proxy settings (the add-on's configuration): iptables mode,
+// masqueradeBit 14, no cluster CIDR (so no detect-local), masqueradeAll
+// false, localhostNodePorts as 1.30 defaults it (true), nodePortAddresses
+// unset, iptables new enough for --random-fully, nf_conntrack_tcp_be_liberal
+// off, syncPeriod 30 s.
+const (
+	masqueradeBit = 14
+	syncPeriod    = 30 * time.Second
+)
+
+// recordingIPTables is upstream's fake iptables (it keeps the tables and
+// checks each restore) that also records every restore input.
+type recordingIPTables struct {
+	*iptablestest.FakeIPTables
+	restores []string
+}
+
+func (r *recordingIPTables) RestoreAll(data []byte, flush utiliptables.FlushFlag, counters utiliptables.RestoreCountersFlag) error {
+	r.restores = append(r.restores, string(data))
+	return r.FakeIPTables.RestoreAll(data, flush, counters)
+}
+
+// Upstream is kube-proxy's iptables proxier for one node, fed like the
+// informers feed it.
+type Upstream struct {
+	proxier  *iptables.Proxier
+	ipt      *recordingIPTables
+	services map[string]*v1.Service
+	slices   map[string]*discovery.EndpointSlice
+	synced   bool
+}
+
+// NewUpstream builds upstream's proxier with EKS's settings for a node.
+func NewUpstream(nodeName, nodeIP string) (*Upstream, error) {
+	ip := net.ParseIP(nodeIP)
+	if ip == nil {
+		return nil, fmt.Errorf("bad node IP %q", nodeIP)
+	}
+	ipt := &recordingIPTables{FakeIPTables: iptablestest.NewFake().SetHasRandomFully(true)}
+	sysctl := sysctltest.NewFake()
+	// Without conntrack on the PATH, upstream's cleanup of stale UDP
+	// entries only logs; it writes no rule.
+	exec := &fakeexec.FakeExec{LookPathFunc: func(string) (string, error) { return "", errors.New("no conntrack here") }}
+	p, err := iptables.NewProxier(v1.IPv4Protocol, ipt, sysctl, exec, syncPeriod, 0,
+		false /* masqueradeAll */, true /* localhostNodePorts */, masqueradeBit,
+		proxyutiliptables.NewNoOpLocalDetector(), nodeName, ip, &events.FakeRecorder{}, nil, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	return &Upstream{proxier: p, ipt: ipt, services: map[string]*v1.Service{}, slices: map[string]*discovery.EndpointSlice{}}, nil
+}
+
+// Sync hands the proxier the world of one step — adds, updates and deletes
+// of Services and EndpointSlices against the step before — and runs one
+// sync (the first one full, as at startup; later ones partial). It returns
+// the restore input upstream wrote.
+func (u *Upstream) Sync(node *v1.Node, step Step) (string, error) {
+	if !u.synced && node != nil {
+		u.proxier.OnNodeAdd(node)
+	}
+	services := map[string]*v1.Service{}
+	for i := range step.Services {
+		s := &step.Services[i]
+		services[s.Namespace+"/"+s.Name] = s
+	}
+	slices := map[string]*discovery.EndpointSlice{}
+	for i := range step.EndpointSlices {
+		s := &step.EndpointSlices[i]
+		slices[s.Namespace+"/"+s.Name] = s
+	}
+	for k, s := range services {
+		if old, ok := u.services[k]; !ok {
+			u.proxier.OnServiceAdd(s)
+		} else if !reflect.DeepEqual(old, s) {
+			u.proxier.OnServiceUpdate(old, s)
+		}
+	}
+	for k, old := range u.services {
+		if _, ok := services[k]; !ok {
+			u.proxier.OnServiceDelete(old)
+		}
+	}
+	for k, s := range slices {
+		if old, ok := u.slices[k]; !ok {
+			u.proxier.OnEndpointSliceAdd(s)
+		} else if !reflect.DeepEqual(old, s) {
+			u.proxier.OnEndpointSliceUpdate(old, s)
+		}
+	}
+	for k, old := range u.slices {
+		if _, ok := slices[k]; !ok {
+			u.proxier.OnEndpointSliceDelete(old)
+		}
+	}
+	u.services, u.slices = services, slices
+
+	before := len(u.ipt.restores)
+	if !u.synced {
+		// The informers' first sync: upstream syncs once both have
+		// reported, a full sync.
+		u.proxier.OnServiceSynced()
+		u.proxier.OnEndpointSlicesSynced()
+		u.synced = true
+	} else {
+		// OnServiceSynced runs syncProxyRules at once (it is called only
+		// once in kube-proxy's life, but it is the one exported way to run
+		// a sync synchronously); it is partial, as the runner's would be.
+		u.proxier.OnServiceSynced()
+	}
+	if len(u.ipt.restores) != before+1 {
+		return "", fmt.Errorf("upstream wrote %d restore inputs for one sync", len(u.ipt.restores)-before)
+	}
+	return u.ipt.restores[len(u.ipt.restores)-1], nil
+}
+
+// RunUpstream runs every step of a world through upstream's proxier and
+// returns the restore input of each sync.
+func RunUpstream(w World) ([]string, error) {
+	u, err := NewUpstream(w.NodeName, w.NodeIP)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, step := range w.Steps {
+		text, err := u.Sync(&w.Node, step)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: %w", i, err)
+		}
+		out = append(out, text)
+	}
+	return out, nil
+}

@@ -1,0 +1,61 @@
+package conformance
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+)
+
+// World is one world on one node and the syncs it goes through, as nlbsim's
+// nat/conformance_test.go writes it.
+type World struct {
+	Name     string  `json:"name"`
+	Seed     int64   `json:"seed,omitempty"`
+	Host     string  `json:"host"` // the node as nlbsim names it: node-1
+	NodeName string  `json:"nodeName"`
+	NodeIP   string  `json:"nodeIP"`
+	Node     v1.Node `json:"node"`
+	Steps    []Step  `json:"steps"`
+	File     string  `json:"-"`
+}
+
+// Step is the world at one sync: the first is a full sync, the others
+// partial ones after the changes from the step before. Restore is nlbsim's
+// iptables-restore input for it.
+type Step struct {
+	Note           string                    `json:"note,omitempty"`
+	Services       []v1.Service              `json:"services"`
+	EndpointSlices []discovery.EndpointSlice `json:"endpointSlices"`
+	Restore        string                    `json:"restore"`
+}
+
+// ReadWorlds reads every *.json world of a directory, in file name order.
+func ReadWorlds(dir string) ([]World, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []World
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var w World
+		if err := json.Unmarshal(data, &w); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		if len(w.Steps) == 0 {
+			return nil, fmt.Errorf("%s: no steps", f)
+		}
+		w.File = filepath.Base(f)
+		out = append(out, w)
+	}
+	return out, nil
+}
