@@ -14,11 +14,15 @@ if command -v ruby >/dev/null; then
 	ruby -c Vagrantfile >/dev/null
 fi
 if command -v shellcheck >/dev/null; then
-	shellcheck -x scripts/provision.sh scripts/test.sh scripts/lab/*.sh scripts/lab/lib.bash
+	shellcheck -x scripts/provision.sh scripts/test.sh scripts/conformance.sh scripts/lab/*.sh scripts/lab/lib.bash
 fi
 # Kernel tests build namespaces with fixed VPC addresses per cluster; one
 # package at a time keeps the machine's two cores for them.
 go test -count=1 -p 1 -timeout 15m ./...
+# Conformance: upstream kube-proxy's iptables proxier beside nlbsim on the
+# same worlds, restore input by restore input (conformance/, a module of its
+# own; the first run downloads and builds k8s.io/kubernetes).
+"$repo/scripts/conformance.sh"
 if [ -d nat/ruleset ]; then
 	go test -run='^$' -fuzz=FuzzParse -fuzztime=10s ./nat/ruleset/
 fi
