@@ -213,6 +213,7 @@ func (kp kubeProxy) sync(rs *Ruleset, ports []servicePort) {
 		total += len(sp.endpoints)
 	}
 	largeCluster := total > largeClusterEndpointsThreshold
+	rs.largeCluster = largeCluster
 	for _, sp := range ports {
 		kp.writeServicePort(filter, nat, sp, largeCluster)
 	}

@@ -1,8 +1,10 @@
 package nat
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -169,4 +171,35 @@ func TestSyncTextPartialRewritesChangedServiceEvenIfSameText(t *testing.T) {
 func TestRuleString(t *testing.T) {
 	r := Rule{Table: TableNAT, Chain: "KUBE-MARK-MASQ", Spec: "-j MARK --or-mark 0x00004000"}
 	assert.Equal(t, "-A KUBE-MARK-MASQ -j MARK --or-mark 0x00004000", r.String())
+}
+
+// In large-cluster mode (more than 1000 endpoints) stale chains linger
+// until more than syncPeriod has passed since they were last deleted, as
+// upstream's lastIPTablesCleanup times it; then a later sync deletes them.
+func TestSyncTextLargeClusterDefersStaleChains(t *testing.T) {
+	w := buildWorld(t, func(s *topology.Spec) { s.Minimal = true })
+	var addrs []string
+	for i := 0; len(addrs) < 260; i++ {
+		if a := fmt.Sprintf("192.168.%d.%d", 1+i%3, 10+i/3); !usedAddress(w, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	addPods(t, w, "big", "big", webPort, addrs...)
+	w.Services = append(w.Services, clusterIPService("big", "big", "10.100.60.1",
+		tcpPort("a", 80, "8080", 0), tcpPort("b", 81, "8080", 0), tcpPort("c", 82, "8080", 0), tcpPort("d", 83, "8080", 0)))
+	t0 := time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)
+	period := 30 * time.Second
+
+	first := ruleset(t, w, "node-1")
+	first.SyncText(nil, SyncOptions{Full: true, Now: t0, SyncPeriod: period})
+	w.Pods = w.Pods[:len(w.Pods)-1]
+	second := ruleset(t, w, "node-1")
+	text := second.SyncText(first, SyncOptions{Now: t0.Add(time.Second), SyncPeriod: period})
+	assert.NotContains(t, text, "-X ")
+	w.Pods = w.Pods[:len(w.Pods)-1]
+	third := ruleset(t, w, "node-1")
+	text = third.SyncText(second, SyncOptions{Now: t0.Add(31 * time.Second), SyncPeriod: period})
+	assert.Equal(t, 8, strings.Count(text, "\n-X KUBE-SEP-"), "both pods' chains, 4 ports each:\n%s", text)
+	// Without a time, every sync deletes them.
+	assert.Equal(t, 4, strings.Count(second.PartialSyncText(first), "\n-X KUBE-SEP-"))
 }
