@@ -22,10 +22,10 @@ import (
 // masqueradeBit 14, no cluster CIDR (so no detect-local), masqueradeAll
 // false, localhostNodePorts as 1.30 defaults it (true), nodePortAddresses
 // unset, iptables new enough for --random-fully, nf_conntrack_tcp_be_liberal
-// off, syncPeriod 30 s.
+// off, syncPeriod 30 s (a world may set another).
 const (
-	masqueradeBit = 14
-	syncPeriod    = 30 * time.Second
+	masqueradeBit     = 14
+	defaultSyncPeriod = 30 * time.Second
 )
 
 // recordingIPTables is upstream's fake iptables (it keeps the tables and
@@ -51,7 +51,10 @@ type Upstream struct {
 }
 
 // NewUpstream builds upstream's proxier with EKS's settings for a node.
-func NewUpstream(nodeName, nodeIP string) (*Upstream, error) {
+func NewUpstream(nodeName, nodeIP string, syncPeriod time.Duration) (*Upstream, error) {
+	if syncPeriod == 0 {
+		syncPeriod = defaultSyncPeriod
+	}
 	ip := net.ParseIP(nodeIP)
 	if ip == nil {
 		return nil, fmt.Errorf("bad node IP %q", nodeIP)
@@ -136,12 +139,13 @@ func (u *Upstream) Sync(node *v1.Node, step Step) (string, error) {
 // RunUpstream runs every step of a world through upstream's proxier and
 // returns the restore input of each sync.
 func RunUpstream(w World) ([]string, error) {
-	u, err := NewUpstream(w.NodeName, w.NodeIP)
+	u, err := NewUpstream(w.NodeName, w.NodeIP, w.SyncPeriod)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for i, step := range w.Steps {
+		time.Sleep(step.Wait)
 		text, err := u.Sync(&w.Node, step)
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", i, err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -20,15 +21,20 @@ type World struct {
 	NodeName string  `json:"nodeName"`
 	NodeIP   string  `json:"nodeIP"`
 	Node     v1.Node `json:"node"`
-	Steps    []Step  `json:"steps"`
-	File     string  `json:"-"`
+	// SyncPeriod is kube-proxy's syncPeriod: in large-cluster mode stale
+	// chains are deleted at most once per syncPeriod.
+	SyncPeriod time.Duration `json:"syncPeriod"`
+	Steps      []Step        `json:"steps"`
+	File       string        `json:"-"`
 }
 
 // Step is the world at one sync: the first is a full sync, the others
 // partial ones after the changes from the step before. Restore is nlbsim's
 // iptables-restore input for it.
 type Step struct {
-	Note           string                    `json:"note,omitempty"`
+	Note string `json:"note,omitempty"`
+	// Wait is how long after the sync before this one this one runs.
+	Wait           time.Duration             `json:"wait,omitempty"`
 	Services       []v1.Service              `json:"services"`
 	EndpointSlices []discovery.EndpointSlice `json:"endpointSlices"`
 	Restore        string                    `json:"restore"`

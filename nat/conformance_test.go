@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -42,14 +43,21 @@ type conformanceWorld struct {
 	NodeName string `json:"nodeName"`
 	NodeIP   string `json:"nodeIP"`
 	// Node is the node the rules are for; its labels reach kube-proxy.
-	Node  corev1.Node       `json:"node"`
-	Steps []conformanceStep `json:"steps"`
+	Node corev1.Node `json:"node"`
+	// SyncPeriod is kube-proxy's syncPeriod (default 30 s): in large-cluster
+	// mode, stale chains are deleted at most once per syncPeriod.
+	SyncPeriod time.Duration     `json:"syncPeriod"`
+	Steps      []conformanceStep `json:"steps"`
+
+	worlds []*topology.World // one per step
 }
 
 // conformanceStep is the world at one sync: the first is a full sync, the
 // others partial ones after the changes from the step before.
 type conformanceStep struct {
-	Note           string                      `json:"note,omitempty"`
+	Note string `json:"note,omitempty"`
+	// Wait is how long after the sync before this one this one runs.
+	Wait           time.Duration               `json:"wait,omitempty"`
 	Services       []corev1.Service            `json:"services"`
 	EndpointSlices []discoveryv1.EndpointSlice `json:"endpointSlices"`
 	// Restore is nlbsim's iptables-restore input for this sync.
@@ -66,6 +74,11 @@ func TestWriteConformanceWorlds(t *testing.T) {
 	add := func(name, node string, steps ...*topology.World) {
 		worlds = append(worlds, conformanceWorldOf(t, name, node, 0, steps...))
 	}
+	// A large-cluster sequence with a short syncPeriod and a pause longer
+	// than it before the last sync, which deletes the chains left behind.
+	large := conformanceWorldOf(t, "sequence-large-cleanup", "node-1", 0, syncSequenceLarge(t)...)
+	large = retime(t, large, "node-1", 2*time.Second, 0, 0, 2500*time.Millisecond)
+	worlds = append(worlds, large)
 
 	def := buildWorld(t, nil)
 	for _, n := range []string{"node-1", "node-2", "node-3"} {
@@ -81,6 +94,7 @@ func TestWriteConformanceWorlds(t *testing.T) {
 		}
 	}
 	add("large", "node-1", largeWorld(t))
+	add("sequence-large", "node-1", syncSequenceLarge(t)...)
 	for _, n := range []string{"node-1", "node-2"} {
 		add("sequence", n, syncSequence(t)...)
 		add("sequence-local", n, syncSequenceLocal(t)...)
@@ -125,24 +139,49 @@ func conformanceWorldOf(t *testing.T, name, nodeHost string, seed int64, steps .
 	first := steps[0]
 	node, ok := first.Node(nodeHost)
 	require.True(t, ok, "no node %s", nodeHost)
-	cw := conformanceWorld{Name: name, Seed: seed, Host: nodeHost, NodeName: node.NodeName, NodeIP: node.IP.String(), Node: kubectl.Node(first, node)}
-	var prev *Ruleset
-	for _, w := range steps {
-		rs, err := KubeProxy(w, nodeHost)
-		require.NoError(t, err, "%s on %s", name, nodeHost)
-		step := conformanceStep{}
-		if prev == nil {
-			step.Restore = rs.FullSyncText(nil)
-		} else {
-			step.Restore = rs.PartialSyncText(prev)
-		}
+	cw := conformanceWorld{Name: name, Seed: seed, Host: nodeHost, NodeName: node.NodeName, NodeIP: node.IP.String(),
+		Node: kubectl.Node(first, node), SyncPeriod: 30 * time.Second}
+	cw.worlds = steps
+	syncAll(t, &cw)
+	for i, w := range steps {
+		step := &cw.Steps[i]
 		for _, svc := range w.Services {
 			step.Services = append(step.Services, kubectl.Service(w, svc))
 			step.EndpointSlices = append(step.EndpointSlices, endpointSlicesOf(w, svc)...)
 		}
-		cw.Steps = append(cw.Steps, step)
+	}
+	return cw
+}
+
+// syncAll fills in nlbsim's restore input of every sync: full for the
+// first, partial for the others, timed by the steps' waits against the
+// world's syncPeriod.
+func syncAll(t *testing.T, cw *conformanceWorld) {
+	t.Helper()
+	if len(cw.Steps) < len(cw.worlds) {
+		cw.Steps = make([]conformanceStep, len(cw.worlds))
+	}
+	var prev *Ruleset
+	now := time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)
+	for i, w := range cw.worlds {
+		rs, err := KubeProxy(w, cw.Host)
+		require.NoError(t, err, "%s on %s", cw.Name, cw.Host)
+		now = now.Add(time.Millisecond + cw.Steps[i].Wait)
+		cw.Steps[i].Restore = rs.SyncText(prev, SyncOptions{Full: prev == nil, Now: now, SyncPeriod: cw.SyncPeriod})
 		prev = rs
 	}
+}
+
+// retime gives a world another syncPeriod and waits before its syncs, and
+// makes nlbsim's restore input again.
+func retime(t *testing.T, cw conformanceWorld, node string, syncPeriod time.Duration, waits ...time.Duration) conformanceWorld {
+	cw.SyncPeriod = syncPeriod
+	for i := range cw.Steps {
+		if i < len(waits) {
+			cw.Steps[i].Wait = waits[i]
+		}
+	}
+	syncAll(t, &cw)
 	return cw
 }
 
@@ -382,6 +421,17 @@ func syncSequenceLocal(t *testing.T) []*topology.World {
 	return []*topology.World{w0, w1, w2, w3, w4}
 }
 
+// syncSequenceLarge: the large world (more than 1000 endpoints) losing
+// pods and a Service in partial syncs.
+func syncSequenceLarge(t *testing.T) []*topology.World {
+	w0 := largeWorld(t)
+	w1 := copyWorld(w0)
+	w1.Pods = removePod(w1.Pods, w1.Pods[len(w1.Pods)-1].IP.String())
+	w2 := copyWorld(w1)
+	setPods(w2, stateServingTerminating, w2.Pods[len(w2.Pods)-1].IP.String())
+	return []*topology.World{w0, w1, w2}
+}
+
 func removePod(pods []topology.Pod, addr string) []topology.Pod {
 	var out []topology.Pod
 	for _, p := range pods {
@@ -487,6 +537,40 @@ func randomWorld(t *testing.T, seed int64) ([]*topology.World, string) {
 	steps := []*topology.World{w}
 	for s := 0; s < 2; s++ {
 		c := copyWorld(steps[len(steps)-1])
+		// Now and then a Service changes in place, goes, or comes back.
+		if len(c.Services) > 0 && r.Intn(3) == 0 {
+			i := r.Intn(len(c.Services))
+			svc := c.Services[i]
+			svc.Ports = append([]topology.ServicePort(nil), svc.Ports...)
+			switch r.Intn(4) {
+			case 0:
+				if svc.Type != "ClusterIP" {
+					if svc.ExternalTrafficPolicy == topology.PolicyLocal {
+						svc.ExternalTrafficPolicy, svc.HealthCheckNodePort = topology.PolicyCluster, 0
+					} else {
+						svc.ExternalTrafficPolicy = topology.PolicyLocal
+						if svc.Type == "LoadBalancer" {
+							svc.HealthCheckNodePort = nodePort()
+						}
+					}
+				}
+			case 1:
+				if svc.SessionAffinity == "ClientIP" {
+					svc.SessionAffinity, svc.AffinityTimeout = "None", 0
+				} else {
+					svc.SessionAffinity = "ClientIP"
+				}
+			case 2:
+				svc.Ports[0].Port++
+			case 3:
+				if !svc.Addon && svc.Name != topology.AppService {
+					c.Services = append(c.Services[:i:i], c.Services[i+1:]...)
+					steps = append(steps, c)
+					continue
+				}
+			}
+			c.Services[i] = svc
+		}
 		for k, n := 0, 1+r.Intn(3); k < n && len(c.Pods) > 0; k++ {
 			i := r.Intn(len(c.Pods))
 			if c.Pods[i].Namespace == "kube-system" || c.Pods[i].Owner != "" {
