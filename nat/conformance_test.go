@@ -493,8 +493,16 @@ func randomWorld(t *testing.T, seed int64) ([]*topology.World, string) {
 			if r.Intn(3) == 0 {
 				target = fmt.Sprintf("web%d", j)
 			}
-			cports = append(cports, topology.ContainerPort{Name: fmt.Sprintf("web%d", j), Port: 8080 + j, Protocol: "TCP"})
-			ports = append(ports, tcpPort(pname, 80+j, target, 0))
+			proto := "TCP"
+			if r.Intn(6) == 0 {
+				proto = "UDP" // ClusterIP only: nlbsim refuses UDP behind an NLB
+			}
+			cports = append(cports, topology.ContainerPort{Name: fmt.Sprintf("web%d", j), Port: 8080 + j, Protocol: proto})
+			ports = append(ports, topology.ServicePort{Name: pname, Protocol: proto, Port: 80 + j, TargetPort: target})
+		}
+		hasUDP := false
+		for _, p := range ports {
+			hasUDP = hasUDP || p.Protocol == "UDP"
 		}
 		svc := clusterIPService(ns, name, fmt.Sprintf("10.100.%d.%d", 70+i, 1+r.Intn(250)), ports...)
 		switch r.Intn(3) {
@@ -502,6 +510,9 @@ func randomWorld(t *testing.T, seed int64) ([]*topology.World, string) {
 			svc.Type = "NodePort"
 		case 2:
 			svc.Type = "LoadBalancer"
+		}
+		if hasUDP {
+			svc.Type = "ClusterIP"
 		}
 		if svc.Type != "ClusterIP" {
 			for j := range svc.Ports {
@@ -525,10 +536,17 @@ func randomWorld(t *testing.T, seed int64) ([]*topology.World, string) {
 		w.Services = append(w.Services, svc)
 		for k, n := 0, r.Intn(8); k < n; k++ {
 			node := w.Nodes[r.Intn(len(w.Nodes))]
+			podPorts := cports
+			if len(cports) > 1 && r.Intn(5) == 0 {
+				podPorts = cports[1:] // a pod without the first named port
+			}
 			p := topology.Pod{
 				Name: fmt.Sprintf("%s-%d", name, k), Namespace: ns, Labels: map[string]string{"app": name},
-				Node: node.Name, IP: freeAddress(node), Ports: cports, Containers: 1,
+				Node: node.Name, IP: freeAddress(node), Ports: podPorts, Containers: 1,
 				Phase: topology.PhaseRunning, Serves: topology.ServesHTTP,
+			}
+			if r.Intn(10) == 0 {
+				p.Phase, p.Node, p.IP = topology.PhasePending, "", netip.Addr{}
 			}
 			setPodState(&p, states[r.Intn(len(states))])
 			w.Pods = append(w.Pods, p)
