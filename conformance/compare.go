@@ -252,3 +252,28 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// CompareHealth compares nlbsim's health-check node port answers with
+// upstream's: status, headers and body, Service by Service.
+func CompareHealth(nlbsim []Health, upstream map[string]Health) []string {
+	var diffs []string
+	for _, a := range nlbsim {
+		b, ok := upstream[a.Service]
+		if !ok {
+			diffs = append(diffs, fmt.Sprintf("health check of %s: upstream did not answer", a.Service))
+			continue
+		}
+		if a.Status != b.Status {
+			diffs = append(diffs, fmt.Sprintf("health check of %s: status nlbsim %d, upstream %d", a.Service, a.Status, b.Status))
+		}
+		for _, k := range sortedKeys(b.Headers) {
+			if a.Headers[k] != b.Headers[k] {
+				diffs = append(diffs, fmt.Sprintf("health check of %s: header %s: nlbsim %q, upstream %q", a.Service, k, a.Headers[k], b.Headers[k]))
+			}
+		}
+		if a.Body != b.Body {
+			diffs = append(diffs, fmt.Sprintf("health check of %s: body\n    nlbsim:   %q\n    upstream: %q", a.Service, a.Body, b.Body))
+		}
+	}
+	return diffs
+}

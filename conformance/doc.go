@@ -8,7 +8,9 @@
 // it writes each world — Services, EndpointSlices, the node — as JSON with
 // the restore input nlbsim generates for every sync; this module reads the
 // files, feeds the objects to upstream's proxier over a fake iptables that
-// records every restore input, and compares the two chain by chain.
+// records every restore input, and compares the two chain by chain; after
+// each sync it also asks the health-check node port servers upstream's
+// proxier runs and compares their answers with nlbsim's.
 //
 // Run it with scripts/conformance.sh, or cd conformance && go test ./...
 package conformance

@@ -3,7 +3,9 @@ package conformance
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"reflect"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/tools/events"
 	sysctltest "k8s.io/component-helpers/node/util/sysctl/testing"
+	"k8s.io/kubernetes/pkg/proxy/healthcheck"
 	"k8s.io/kubernetes/pkg/proxy/iptables"
 	proxyutiliptables "k8s.io/kubernetes/pkg/proxy/util/iptables"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
@@ -64,9 +67,12 @@ func NewUpstream(nodeName, nodeIP string, syncPeriod time.Duration) (*Upstream, 
 	// Without conntrack on the PATH, upstream's cleanup of stale UDP
 	// entries only logs; it writes no rule.
 	exec := &fakeexec.FakeExec{LookPathFunc: func(string) (string, error) { return "", errors.New("no conntrack here") }}
+	// The proxier's own health server is never started; it only tells the
+	// Services' health-check servers that the proxier is healthy.
+	healthz := healthcheck.NewProxierHealthServer("127.0.0.1:0", time.Hour)
 	p, err := iptables.NewProxier(v1.IPv4Protocol, ipt, sysctl, exec, syncPeriod, 0,
 		false /* masqueradeAll */, true /* localhostNodePorts */, masqueradeBit,
-		proxyutiliptables.NewNoOpLocalDetector(), nodeName, ip, &events.FakeRecorder{}, nil, nil, false)
+		proxyutiliptables.NewNoOpLocalDetector(), nodeName, ip, &events.FakeRecorder{}, healthz, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -136,21 +142,58 @@ func (u *Upstream) Sync(node *v1.Node, step Step) (string, error) {
 	return u.ipt.restores[len(u.ipt.restores)-1], nil
 }
 
+// Result is what upstream did at one sync: its restore input and, for each
+// Service with a health-check node port, its health server's answer.
+type Result struct {
+	Restore string
+	Health  map[string]Health // by namespace/name
+}
+
 // RunUpstream runs every step of a world through upstream's proxier and
-// returns the restore input of each sync.
-func RunUpstream(w World) ([]string, error) {
+// returns the restore input of each sync and the answers of the health
+// servers the proxier runs (asked for the Services the step lists). It
+// ends with every Service removed, which closes those servers.
+func RunUpstream(w World) ([]Result, error) {
 	u, err := NewUpstream(w.NodeName, w.NodeIP, w.SyncPeriod)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	defer func() { _, _ = u.Sync(&w.Node, Step{}) }()
+	var out []Result
 	for i, step := range w.Steps {
 		time.Sleep(step.Wait)
 		text, err := u.Sync(&w.Node, step)
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", i, err)
 		}
-		out = append(out, text)
+		r := Result{Restore: text, Health: map[string]Health{}}
+		for _, h := range step.Health {
+			got, err := askHealth(h.Service, h.Port)
+			if err != nil {
+				return nil, fmt.Errorf("step %d: %w", i, err)
+			}
+			r.Health[h.Service] = got
+		}
+		out = append(out, r)
 	}
 	return out, nil
+}
+
+// askHealth asks the health-check server on a node port, as the NLB does.
+func askHealth(service string, port int) (Health, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	if err != nil {
+		return Health{}, fmt.Errorf("health check of %s: %w", service, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Health{}, err
+	}
+	h := Health{Service: service, Port: port, Status: resp.StatusCode, Body: string(body), Headers: map[string]string{}}
+	for _, k := range []string{"Content-Type", "X-Content-Type-Options", "X-Load-Balancing-Endpoint-Weight"} {
+		h.Headers[k] = resp.Header.Get(k)
+	}
+	return h, nil
 }

@@ -38,6 +38,18 @@ type Step struct {
 	Services       []v1.Service              `json:"services"`
 	EndpointSlices []discovery.EndpointSlice `json:"endpointSlices"`
 	Restore        string                    `json:"restore"`
+	// Health is what nlbsim's health-check node port server answers after
+	// this sync, for each Service that has one.
+	Health []Health `json:"health,omitempty"`
+}
+
+// Health is one answer of a health-check node port server.
+type Health struct {
+	Service string            `json:"service"` // namespace/name
+	Port    int               `json:"port"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
 }
 
 // ReadWorlds reads every *.json world of a directory, in file name order.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -62,6 +63,38 @@ type conformanceStep struct {
 	EndpointSlices []discoveryv1.EndpointSlice `json:"endpointSlices"`
 	// Restore is nlbsim's iptables-restore input for this sync.
 	Restore string `json:"restore"`
+	// Health is what nlbsim's health-check node port server answers after
+	// this sync, for each Service that has one.
+	Health []conformanceHealth `json:"health,omitempty"`
+}
+
+// conformanceHealth is one answer of the health-check node port server.
+type conformanceHealth struct {
+	Service string            `json:"service"` // namespace/name
+	Port    int               `json:"port"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+}
+
+// healthAnswers is what ServeHealthCheckNodePort answers on the node for
+// every Service with a health-check node port.
+func healthAnswers(w *topology.World, host string) []conformanceHealth {
+	var out []conformanceHealth
+	for _, svc := range w.Services {
+		port := healthCheckNodePort(svc)
+		if port == 0 || !svc.ClusterIP.IsValid() {
+			continue
+		}
+		rec := httptest.NewRecorder()
+		ServeHealthCheckNodePort(rec, svc.Namespace, svc.Name, LocalReadyEndpoints(w, svc, host), true)
+		h := map[string]string{}
+		for _, k := range []string{"Content-Type", "X-Content-Type-Options", "X-Load-Balancing-Endpoint-Weight"} {
+			h[k] = rec.Header().Get(k)
+		}
+		out = append(out, conformanceHealth{Service: svc.Key(), Port: port, Status: rec.Code, Headers: h, Body: rec.Body.String()})
+	}
+	return out
 }
 
 func TestWriteConformanceWorlds(t *testing.T) {
@@ -145,6 +178,7 @@ func conformanceWorldOf(t *testing.T, name, nodeHost string, seed int64, steps .
 	syncAll(t, &cw)
 	for i, w := range steps {
 		step := &cw.Steps[i]
+		step.Health = healthAnswers(w, nodeHost)
 		for _, svc := range w.Services {
 			step.Services = append(step.Services, kubectl.Service(w, svc))
 			step.EndpointSlices = append(step.EndpointSlices, endpointSlicesOf(w, svc)...)
