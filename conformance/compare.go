@@ -277,3 +277,18 @@ func CompareHealth(nlbsim []Health, upstream map[string]Health) []string {
 	}
 	return diffs
 }
+
+// CompareBuiltin compares the rules kube-proxy and kubelet keep in the
+// built-in chains, in order. Upstream ensures them with iptables commands
+// whose comment is one argument; nlbsim writes them as restore lines with
+// the comment quoted, so quotes are dropped before comparing.
+func CompareBuiltin(nlbsim, upstream []string) []string {
+	a := make([]string, len(nlbsim))
+	for i, l := range nlbsim {
+		a[i] = strings.ReplaceAll(l, `"`, "")
+	}
+	if d := sequenceDiff(a, upstream); d != "" {
+		return []string{"jumps from the built-in chains: " + d}
+	}
+	return nil
+}

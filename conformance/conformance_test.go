@@ -160,6 +160,9 @@ func TestConformance(t *testing.T) {
 					kind = "partial"
 				}
 				diffs := Compare(step.Restore, got[i].Restore)
+				if i == 0 {
+					diffs = append(diffs, CompareBuiltin(w.Builtin, got[i].Builtin)...)
+				}
 				diffs = append(diffs, CompareHealth(step.Health, got[i].Health)...)
 				if len(diffs) > 0 {
 					where := ""
@@ -196,6 +199,14 @@ func TestComparisonCatchesAlteredRule(t *testing.T) {
 		got, err := RunUpstream(w)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(w.Builtin) > 1 && len(CompareBuiltin(w.Builtin, got[0].Builtin)) == 0 {
+			swapped := append([]string(nil), w.Builtin...)
+			swapped[0], swapped[1] = swapped[1], swapped[0]
+			mutations++
+			if len(CompareBuiltin(swapped, got[0].Builtin)) == 0 {
+				t.Errorf("%s on %s: two jumps from a built-in chain swapped went unnoticed", w.Name, w.Host)
+			}
 		}
 		for i, step := range w.Steps {
 			if len(Compare(step.Restore, got[i].Restore)) > 0 {

@@ -63,6 +63,17 @@ func NewUpstream(nodeName, nodeIP string, syncPeriod time.Duration) (*Upstream, 
 		return nil, fmt.Errorf("bad node IP %q", nodeIP)
 	}
 	ipt := &recordingIPTables{FakeIPTables: iptablestest.NewFake().SetHasRandomFully(true)}
+	// kubelet starts before kube-proxy on a node and has made its
+	// KUBE-FIREWALL chain and jumps already (kube-proxy leaves an existing
+	// jump where it is).
+	if _, err := ipt.EnsureChain(utiliptables.TableFilter, "KUBE-FIREWALL"); err != nil {
+		return nil, err
+	}
+	for _, c := range []utiliptables.Chain{utiliptables.ChainInput, utiliptables.ChainOutput} {
+		if _, err := ipt.EnsureRule(utiliptables.Append, utiliptables.TableFilter, c, "-j", "KUBE-FIREWALL"); err != nil {
+			return nil, err
+		}
+	}
 	sysctl := sysctltest.NewFake()
 	// Without conntrack on the PATH, upstream's cleanup of stale UDP
 	// entries only logs; it writes no rule.
@@ -142,11 +153,31 @@ func (u *Upstream) Sync(node *v1.Node, step Step) (string, error) {
 	return u.ipt.restores[len(u.ipt.restores)-1], nil
 }
 
-// Result is what upstream did at one sync: its restore input and, for each
-// Service with a health-check node port, its health server's answer.
+// Result is what upstream did at one sync: its restore input, the rules of
+// the built-in chains after it ("table -A CHAIN …", as kube-proxy ensured
+// them one by one) and, for each Service with a health-check node port, its
+// health server's answer.
 type Result struct {
 	Restore string
+	Builtin []string
 	Health  map[string]Health // by namespace/name
+}
+
+// builtin lists the rules of the filter and nat built-in chains.
+func (u *Upstream) builtin() []string {
+	var out []string
+	for _, t := range []utiliptables.Table{utiliptables.TableFilter, utiliptables.TableNAT} {
+		for _, c := range []utiliptables.Chain{utiliptables.ChainPrerouting, utiliptables.ChainInput, utiliptables.ChainForward, utiliptables.ChainOutput, utiliptables.ChainPostrouting} {
+			chain, err := u.ipt.Dump.GetChain(t, c)
+			if err != nil {
+				continue
+			}
+			for _, r := range chain.Rules {
+				out = append(out, string(t)+" "+r.Raw)
+			}
+		}
+	}
+	return out
 }
 
 // RunUpstream runs every step of a world through upstream's proxier and
@@ -166,7 +197,7 @@ func RunUpstream(w World) ([]Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", i, err)
 		}
-		r := Result{Restore: text, Health: map[string]Health{}}
+		r := Result{Restore: text, Builtin: u.builtin(), Health: map[string]Health{}}
 		for _, h := range step.Health {
 			got, err := askHealth(h.Service, h.Port)
 			if err != nil {

@@ -24,8 +24,11 @@ type World struct {
 	// SyncPeriod is kube-proxy's syncPeriod: in large-cluster mode stale
 	// chains are deleted at most once per syncPeriod.
 	SyncPeriod time.Duration `json:"syncPeriod"`
-	Steps      []Step        `json:"steps"`
-	File       string        `json:"-"`
+	// Builtin lists nlbsim's kube-proxy and kubelet rules in the built-in
+	// chains ("table -A CHAIN …"), in their order on the node.
+	Builtin []string `json:"builtin"`
+	Steps   []Step   `json:"steps"`
+	File    string   `json:"-"`
 }
 
 // Step is the world at one sync: the first is a full sync, the others

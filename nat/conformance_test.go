@@ -47,8 +47,12 @@ type conformanceWorld struct {
 	Node corev1.Node `json:"node"`
 	// SyncPeriod is kube-proxy's syncPeriod (default 30 s): in large-cluster
 	// mode, stale chains are deleted at most once per syncPeriod.
-	SyncPeriod time.Duration     `json:"syncPeriod"`
-	Steps      []conformanceStep `json:"steps"`
+	SyncPeriod time.Duration `json:"syncPeriod"`
+	// Builtin lists kube-proxy's and kubelet's rules in the built-in chains
+	// ("table -A CHAIN …"), in their order on the node: kube-proxy ensures
+	// them one by one at its first sync, after kubelet made its own.
+	Builtin []string          `json:"builtin"`
+	Steps   []conformanceStep `json:"steps"`
 
 	worlds []*topology.World // one per step
 }
@@ -176,6 +180,14 @@ func conformanceWorldOf(t *testing.T, name, nodeHost string, seed int64, steps .
 		Node: kubectl.Node(first, node), SyncPeriod: 30 * time.Second}
 	cw.worlds = steps
 	syncAll(t, &cw)
+	rs, err := KubeProxy(first, nodeHost)
+	require.NoError(t, err)
+	builtin := map[string]bool{"PREROUTING": true, "INPUT": true, "FORWARD": true, "OUTPUT": true, "POSTROUTING": true}
+	for _, r := range rs.Rules {
+		if builtin[r.Chain] && (r.Owner == OwnerKubeProxy || r.Owner == OwnerKubelet) && (r.Table == TableFilter || r.Table == TableNAT) {
+			cw.Builtin = append(cw.Builtin, r.Table+" "+r.String())
+		}
+	}
 	for i, w := range steps {
 		step := &cw.Steps[i]
 		step.Health = healthAnswers(w, nodeHost)
