@@ -142,6 +142,7 @@ func TestWriteConformanceWorlds(t *testing.T) {
 		var err error
 		seed, err = strconv.ParseInt(s, 10, 64)
 		require.NoError(t, err, "NLBSIM_CONFORMANCE_SEED")
+		require.Positive(t, seed, "NLBSIM_CONFORMANCE_SEED: seed 0 marks a fixed world")
 	} else {
 		seed = int64(os.Getpid())*1000 + int64(len(out))
 	}
