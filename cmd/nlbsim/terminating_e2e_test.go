@@ -112,6 +112,18 @@ func TestNodePortAnswersThroughTerminatingLocalPod(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		assert.Equal(t, victim.ip, curlPodIP(t, name, url), "connection %d", i+1)
 	}
+	// Meanwhile the node's health-check node port reports no local Ready
+	// endpoint (upstream counts Ready ones only), so the NLB drains the node
+	// while kube-proxy still serves what reaches it.
+	r = nlbsim(t, "get", "svc", "web", "--name", name, "-o", "jsonpath={.spec.healthCheckNodePort}")
+	require.Equal(t, 0, r.code, r.stderr)
+	hc := strings.TrimSpace(r.stdout)
+	r = nlbsim(t, "exec", "--name", name, "bastion", "--", "curl", "-s", "-i", "--max-time", "3", "http://"+nodeIP+":"+hc+"/healthz")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "HTTP/1.1 503")
+	assert.Contains(t, r.stdout, "X-Load-Balancing-Endpoint-Weight: 0")
+	assert.Contains(t, r.stdout, `"localEndpoints": 0`)
+
 	// The pod is still there (its preStop hook sleeps 40 s) beside its
 	// replacement.
 	r = nlbsim(t, "get", "pods", "--name", name)
