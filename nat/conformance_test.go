@@ -114,7 +114,7 @@ func TestWriteConformanceWorlds(t *testing.T) {
 	// A large-cluster sequence with a short syncPeriod and a pause longer
 	// than it before the last sync, which deletes the chains left behind.
 	large := conformanceWorldOf(t, "sequence-large-cleanup", "node-1", 0, syncSequenceLarge(t)...)
-	large = retime(t, large, "node-1", 2*time.Second, 0, 0, 2500*time.Millisecond)
+	large = retime(t, large, "node-1", 4*time.Second, 0, 0, 4500*time.Millisecond)
 	worlds = append(worlds, large)
 
 	def := buildWorld(t, nil)
