@@ -68,8 +68,8 @@ func SavedRule(rule string) string { return savedForm(rule) }
 // iptables-save prints it, for the matches and targets nlbsim uses: -s, -d,
 // -i, -o and -p move to the front, addresses gain /32, comments are quoted
 // as xtables_save_string quotes them, marks, probabilities, recent and
-// REJECT are printed as the kernel stores them. Tests use it to compare
-// with the reference's listings, which are iptables-save output.
+// REJECT are printed as the kernel stores them. TestSavedTextMatchesKernel
+// checks it against iptables-save.
 func savedForm(rule string) string {
 	words := splitWords(rule)
 	if len(words) < 2 || words[0] != "-A" {
