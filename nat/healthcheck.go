@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strconv"
 
 	"github.com/nlbsim/nlbsim/topology"
 )
@@ -21,6 +22,20 @@ func HealthCheckNodePortResponse(ns, name string, localEndpoints int, healthy bo
 	body = fmt.Sprintf("{\n\t\"service\": {\n\t\t\"namespace\": %q,\n\t\t\"name\": %q\n\t},\n\t\"localEndpoints\": %d,\n\t\"serviceProxyHealthy\": %v\n}",
 		ns, name, localEndpoints, healthy)
 	return status, body
+}
+
+// ServeHealthCheckNodePort writes kube-proxy's whole answer on a Service's
+// healthCheckNodePort: the headers upstream sets (Content-Type,
+// X-Content-Type-Options and X-Load-Balancing-Endpoint-Weight, the local
+// endpoint count), the status and the body of HealthCheckNodePortResponse
+// (https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/healthcheck/service_health.go).
+func ServeHealthCheckNodePort(rw http.ResponseWriter, ns, name string, localEndpoints int, healthy bool) {
+	status, body := HealthCheckNodePortResponse(ns, name, localEndpoints, healthy)
+	rw.Header().Set("Content-Type", "application/json")
+	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	rw.Header().Set("X-Load-Balancing-Endpoint-Weight", strconv.Itoa(localEndpoints))
+	rw.WriteHeader(status)
+	fmt.Fprint(rw, body)
 }
 
 // LocalReadyEndpoints counts the distinct IPs of a Service's Ready

@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,4 +45,21 @@ func TestLocalReadyEndpoints(t *testing.T) {
 	assert.Equal(t, 0, LocalReadyEndpoints(w, multi, "node-1"))
 	app, _ := topology.Default().Service(topology.AppNamespace, topology.AppService)
 	assert.Equal(t, 1, LocalReadyEndpoints(topology.Default(), app, "node-3"))
+}
+
+// The whole answer, headers included, as upstream's hcHandler writes it.
+func TestServeHealthCheckNodePort(t *testing.T) {
+	rec := httptest.NewRecorder()
+	ServeHealthCheckNodePort(rec, "default", "nginx-nlb-service", 2, true)
+	assert.Equal(t, 200, rec.Code)
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
+	assert.Equal(t, "2", rec.Header().Get("X-Load-Balancing-Endpoint-Weight"))
+	_, body := HealthCheckNodePortResponse("default", "nginx-nlb-service", 2, true)
+	assert.Equal(t, body, rec.Body.String())
+
+	rec = httptest.NewRecorder()
+	ServeHealthCheckNodePort(rec, "default", "nginx-nlb-service", 0, true)
+	assert.Equal(t, 503, rec.Code)
+	assert.Equal(t, "0", rec.Header().Get("X-Load-Balancing-Endpoint-Weight"))
 }

@@ -74,7 +74,37 @@ func nodeRuleset(w *topology.World, nodeHost string, cfg kubeProxyConfig) (*Rule
 	builtinJumps(rs, cni)
 	cni.chains(rs)
 	kubeProxy{cfg: cfg, node: nodeHost}.sync(rs, ports)
+	rs.inputs = serviceInputs(ports)
 	return rs, nil
+}
+
+// serviceInputs maps each Service ("namespace/name") to what kube-proxy
+// sees of it: its ports as the service map holds them and its endpoints
+// with their conditions. Upstream rewrites a Service's chains in a partial
+// sync whenever the Service or one of its EndpointSlices changed
+// (serviceChanges and endpointsChanges in
+// https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/iptables/proxier.go),
+// whether or not the rules' text changes; a change of this value is that.
+func serviceInputs(ports []servicePort) map[string]string {
+	in := map[string]*strings.Builder{}
+	for _, sp := range ports {
+		key := sp.svc.Key()
+		if in[key] == nil {
+			in[key] = &strings.Builder{}
+		}
+		b := in[key]
+		fmt.Fprintf(b, "%s %s %s:%d nodePort=%d hc=%d local=%v affinity=%s/%d\n", sp.name, sp.protocol,
+			sp.svc.ClusterIP, sp.port.Port, sp.port.NodePort, healthCheckNodePort(sp.svc),
+			sp.port.NodePort != 0 && externalTrafficPolicyLocal(sp.svc), sp.svc.SessionAffinity, affinityTimeout(sp.svc))
+		for _, ep := range sp.endpoints {
+			fmt.Fprintf(b, "  %s node=%s ready=%v serving=%v terminating=%v\n", ep, ep.Node, ep.Ready, ep.Serving, ep.Terminating)
+		}
+	}
+	out := make(map[string]string, len(in))
+	for k, b := range in {
+		out[k] = b.String()
+	}
+	return out
 }
 
 // servicePort is one port of a Service as kube-proxy's service map holds it.
@@ -183,6 +213,7 @@ func (kp kubeProxy) sync(rs *Ruleset, ports []servicePort) {
 		total += len(sp.endpoints)
 	}
 	largeCluster := total > largeClusterEndpointsThreshold
+	rs.largeCluster = largeCluster
 	for _, sp := range ports {
 		kp.writeServicePort(filter, nat, sp, largeCluster)
 	}
@@ -228,9 +259,21 @@ func (kp kubeProxy) writeServicePort(filter, nat ruleWriter, sp servicePort, lar
 	externallyAccessible := sp.port.NodePort != 0
 	externalPolicyLocal := externallyAccessible && externalTrafficPolicyLocal(svc)
 	if externalPolicyLocal {
-		for _, ep := range cluster {
-			if ep.Node == kp.node {
+		// Local endpoints are chosen independently of the cluster-wide
+		// list: the local Ready ones, or when there are none the local ones
+		// still serving while they terminate — so a node whose only pod is
+		// terminating keeps sending its external traffic there
+		// (https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/topology.go).
+		for _, ep := range sp.endpoints {
+			if ep.Node == kp.node && ep.Ready {
 				local = append(local, ep)
+			}
+		}
+		if len(local) == 0 {
+			for _, ep := range sp.endpoints {
+				if ep.Node == kp.node && ep.Serving && ep.Terminating {
+					local = append(local, ep)
+				}
 			}
 		}
 	}
@@ -312,9 +355,10 @@ func (kp kubeProxy) writeServicePort(filter, nat ruleWriter, sp servicePort, lar
 		kp.writeEndpointDispatch(nat, sp, chains.local, local, largeCluster)
 	}
 
-	// Local endpoints are a subset of the cluster ones here, so the cluster
-	// list is every endpoint reachable from this node.
-	for _, ep := range cluster {
+	// Every endpoint reachable from this node gets a chain: the cluster
+	// ones and the local ones, which may be terminating ones the cluster
+	// list leaves out.
+	for _, ep := range reachableEndpoints(cluster, local) {
 		sep := EndpointChainName(name, proto, ep.String())
 		nat.chain(sep, key)
 		args := []string{}
@@ -327,6 +371,21 @@ func (kp kubeProxy) writeServicePort(filter, nat ruleWriter, sp servicePort, lar
 		}
 		nat.rule(sep, key, append(args, strings.Join(match, " "), "-j DNAT --to-destination", ep.String())...)
 	}
+}
+
+// reachableEndpoints is the union of the cluster and local endpoints, in
+// kube-proxy's order (as strings).
+func reachableEndpoints(cluster, local []topology.Endpoint) []topology.Endpoint {
+	seen := map[string]bool{}
+	var out []topology.Endpoint
+	for _, ep := range append(append([]topology.Endpoint(nil), cluster...), local...) {
+		if !seen[ep.String()] {
+			seen[ep.String()] = true
+			out = append(out, ep)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
 }
 
 // writeEndpointDispatch fills a KUBE-SVC or KUBE-SVL chain: affinity rules

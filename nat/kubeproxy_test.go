@@ -499,3 +499,34 @@ func TestKubeProxyRefuses(t *testing.T) {
 	_, err = KubeProxy(w, "node-1")
 	assert.ErrorContains(t, err, "service default/nginx-nlb-service: spec.ports[0].nodePort: 29999 is outside the node port range 30000–32767")
 }
+
+// With externalTrafficPolicy Local, a node whose only local pod is
+// terminating but still serving keeps sending its external traffic to that
+// pod while Ready pods elsewhere take the cluster's share (upstream
+// CategorizeEndpoints); a pod no longer serving gets the DROP.
+func TestLocalPolicyTerminatingLocalEndpoint(t *testing.T) {
+	w := localWorld(t)
+	for i := range w.Pods {
+		if w.Pods[i].IP.String() == "192.168.1.248" {
+			w.Pods[i].Terminating = true
+		}
+	}
+	rs, err := KubeProxy(w, "node-1")
+	require.NoError(t, err)
+	text := rs.RestoreText()
+	assert.Contains(t, text, "-A KUBE-EXT-VDXCGHLC7LJVQSZ7 -j KUBE-SVL-VDXCGHLC7LJVQSZ7\n")
+	assert.Contains(t, text, `-A KUBE-SVL-VDXCGHLC7LJVQSZ7 -m comment --comment "default/nginx-nlb-service -> 192.168.1.248:7777" -j KUBE-SEP-LHC45K453FK42NFG`+"\n")
+	assert.Contains(t, text, "-A KUBE-SEP-LHC45K453FK42NFG -m comment --comment default/nginx-nlb-service -m tcp -p tcp -j DNAT --to-destination 192.168.1.248:7777\n")
+	assert.NotContains(t, text, "has no local endpoints")
+	assert.NotContains(t, text, `-A KUBE-SVC-VDXCGHLC7LJVQSZ7 -m comment --comment "default/nginx-nlb-service -> 192.168.1.248:7777"`)
+
+	for i := range w.Pods {
+		if w.Pods[i].IP.String() == "192.168.1.248" {
+			w.Pods[i].NotReady = true // no longer serving
+		}
+	}
+	rs, err = KubeProxy(w, "node-1")
+	require.NoError(t, err)
+	assert.Contains(t, rs.RestoreText(), `"default/nginx-nlb-service has no local endpoints"`)
+	assert.NotContains(t, rs.RestoreText(), "KUBE-SVL-VDXCGHLC7LJVQSZ7")
+}

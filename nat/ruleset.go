@@ -3,6 +3,7 @@ package nat
 import (
 	"sort"
 	"strings"
+	"time"
 )
 
 // Owner is the program on a node that writes a chain or rule.
@@ -56,6 +57,32 @@ type Ruleset struct {
 	// Rules lists rules in the order their owners write them. Rules of
 	// built-in chains come first, in the order they end up in the kernel.
 	Rules []Rule
+	// inputs maps each Service to what kube-proxy saw of it (serviceInputs),
+	// so that a partial sync can tell which Services changed.
+	inputs map[string]string
+	// largeCluster: more than 1000 endpoints, where kube-proxy deletes
+	// stale chains at most once per syncPeriod.
+	largeCluster bool
+	// After SyncText: the stale per-Service nat chains the sync left in the
+	// kernel (large-cluster mode), and when stale chains were last deleted.
+	lingering   []string
+	lastCleanup time.Time
+}
+
+// SyncOptions shape one kube-proxy sync (SyncText).
+type SyncOptions struct {
+	// Full rewrites every chain (kube-proxy's first sync, or after a
+	// failure); otherwise only the changed Services' chains are.
+	Full bool
+	// Changed lists the Services ("namespace/name") whose Service or
+	// EndpointSlices changed since prev; nil derives them (ChangedServices).
+	Changed map[string]bool
+	// Now and SyncPeriod time the deletion of stale chains: in large-cluster
+	// mode (more than 1000 endpoints) kube-proxy deletes them only when more
+	// than SyncPeriod has passed since it last did, and they linger in the
+	// kernel meanwhile. A zero Now deletes them at every sync.
+	Now        time.Time
+	SyncPeriod time.Duration
 }
 
 // ChainRules returns the rules of one chain, in order.
@@ -96,26 +123,77 @@ func (rs *Ruleset) RestoreText() string {
 // rewritten, and the per-Service chains of prev (the ruleset last applied,
 // or nil) that are no longer used are flushed and deleted. Jumps from
 // built-in chains are not in it: kube-proxy ensures those one by one.
-func (rs *Ruleset) FullSyncText(prev *Ruleset) string { return rs.syncText(prev, true) }
+func (rs *Ruleset) FullSyncText(prev *Ruleset) string {
+	return rs.SyncText(prev, SyncOptions{Full: true})
+}
 
 // PartialSyncText is the iptables-restore input (for --noflush) of a
 // partial kube-proxy sync from prev, the ruleset last applied: all of filter
 // and nat's fixed chains are rewritten, per-Service chains only for the
-// Services whose chains changed, and unused per-Service chains are flushed
-// and deleted. Without prev it is a full sync.
-func (rs *Ruleset) PartialSyncText(prev *Ruleset) string { return rs.syncText(prev, false) }
+// Services that changed since prev — their Service or their endpoints, as
+// kube-proxy's change trackers see them, even when the chains' text stays
+// the same — and unused per-Service chains are flushed and deleted. Without
+// prev it is a full sync.
+func (rs *Ruleset) PartialSyncText(prev *Ruleset) string {
+	return rs.SyncText(prev, SyncOptions{})
+}
 
-func (rs *Ruleset) syncText(prev *Ruleset, full bool) string {
-	write := map[string]bool{} // "table/chain" to rewrite
+// PartialSyncTextFor is PartialSyncText with the changed Services given
+// ("namespace/name"), as a caller that tracks Service and EndpointSlice
+// events knows them.
+func (rs *Ruleset) PartialSyncTextFor(prev *Ruleset, changed []string) string {
+	set := map[string]bool{}
+	for _, s := range changed {
+		set[s] = true
+	}
+	return rs.SyncText(prev, SyncOptions{Changed: set})
+}
+
+// ChangedServices lists ("namespace/name") the Services whose kube-proxy
+// input (Service ports, policies, affinity; endpoints and their
+// conditions) differs between prev and rs. Rulesets made without that
+// record fall back to comparing the Services' chains.
+func (rs *Ruleset) ChangedServices(prev *Ruleset) map[string]bool {
 	changed := map[string]bool{}
-	if prev != nil {
-		before, after := prev.serviceSignatures(), rs.serviceSignatures()
-		for svc, sig := range after {
-			if before[svc] != sig {
-				changed[svc] = true
-			}
+	if prev == nil {
+		return changed
+	}
+	before, after := prev.inputs, rs.inputs
+	if before == nil || after == nil {
+		before, after = prev.serviceSignatures(), rs.serviceSignatures()
+	}
+	for svc, sig := range after {
+		if before[svc] != sig {
+			changed[svc] = true
 		}
 	}
+	return changed
+}
+
+// SyncText is the iptables-restore input (for --noflush) of one kube-proxy
+// sync from prev, the ruleset last applied (nil at the first sync), as
+// upstream's syncProxyRules writes it: filter and nat's fixed chains always,
+// per-Service chains all (Full) or the changed Services' only, stale
+// per-Service chains flushed and deleted (-X, before the final nodeports
+// rule) unless large-cluster mode defers it. It records on rs the chains it
+// left for later and the time of the deletion, so rs is the prev of the
+// next sync.
+func (rs *Ruleset) SyncText(prev *Ruleset, o SyncOptions) string {
+	changed := o.Changed
+	if changed == nil {
+		changed = rs.ChangedServices(prev)
+	}
+	cleanup := !rs.largeCluster || o.Now.IsZero() || prev == nil || o.Now.Sub(prev.lastCleanup) > o.SyncPeriod
+	text, stale := rs.syncText(prev, o.Full, changed, cleanup)
+	rs.lingering, rs.lastCleanup = nil, o.Now
+	if !cleanup {
+		rs.lingering, rs.lastCleanup = stale, prev.lastCleanup
+	}
+	return text
+}
+
+func (rs *Ruleset) syncText(prev *Ruleset, full bool, changed map[string]bool, cleanup bool) (string, []string) {
+	write := map[string]bool{} // "table/chain" to rewrite
 	for _, c := range rs.Chains {
 		if c.Owner != OwnerKubeProxy || c.Name == kubeProxyCanaryChain {
 			continue
@@ -130,12 +208,24 @@ func (rs *Ruleset) syncText(prev *Ruleset, full bool) string {
 		for _, c := range rs.Chains {
 			active[c.Table+"/"+c.Name] = true
 		}
+		seen := map[string]bool{}
 		for _, c := range prev.Chains {
-			if c.Table == TableNAT && isServiceChain(c.Name) && !active[c.Table+"/"+c.Name] {
+			if c.Table == TableNAT && isServiceChain(c.Name) && !active[c.Table+"/"+c.Name] && !seen[c.Name] {
+				seen[c.Name] = true
 				stale = append(stale, c.Name)
 			}
 		}
+		for _, name := range prev.lingering {
+			if !active[TableNAT+"/"+name] && !seen[name] {
+				seen[name] = true
+				stale = append(stale, name)
+			}
+		}
 		sort.Strings(stale)
+	}
+	deleted := stale
+	if !cleanup {
+		deleted = nil
 	}
 
 	var b strings.Builder
@@ -147,23 +237,31 @@ func (rs *Ruleset) syncText(prev *Ruleset, full bool) string {
 			}
 		}
 		if t == TableNAT {
-			for _, name := range stale {
+			for _, name := range deleted {
 				writeChainLine(&b, name)
 			}
 		}
+		// Stale chains are deleted before the nodeports rule that ends
+		// KUBE-SERVICES, where upstream writes the -X lines.
+		tail := ""
 		for _, r := range rs.Rules {
 			if r.Table == t && r.Owner == OwnerKubeProxy && write[t+"/"+r.Chain] {
+				if t == TableNAT && isNodePortsTail(r) {
+					tail = r.String() + "\n"
+					continue
+				}
 				b.WriteString(r.String() + "\n")
 			}
 		}
 		if t == TableNAT {
-			for _, name := range stale {
+			for _, name := range deleted {
 				b.WriteString("-X " + name + "\n")
 			}
+			b.WriteString(tail)
 		}
 		b.WriteString("COMMIT\n")
 	}
-	return b.String()
+	return b.String(), stale
 }
 
 // serviceSignatures maps each Service to the text of its per-Service chains,
@@ -191,6 +289,12 @@ func (rs *Ruleset) serviceSignatures() map[string]string {
 		out[svc] = b.String()
 	}
 	return out
+}
+
+// isNodePortsTail reports whether r is the rule that ends nat
+// KUBE-SERVICES with the jump to KUBE-NODEPORTS.
+func isNodePortsTail(r Rule) bool {
+	return r.Table == TableNAT && r.Chain == kubeServicesChain && strings.HasSuffix(r.Spec, "-j "+kubeNodePortsChain)
 }
 
 func writeChainLine(b *strings.Builder, name string) {

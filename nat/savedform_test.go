@@ -1,145 +1,11 @@
 package nat
 
 import (
-	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 )
-
-// savedForm turns a rule in the form nlbsim writes it into the form
-// iptables-save prints it, for the matches and targets nlbsim uses: -s, -d,
-// -i, -o and -p move to the front, addresses gain /32, comments are quoted
-// as xtables_save_string quotes them, marks, probabilities, recent and
-// REJECT are printed as the kernel stores them. Tests use it to compare
-// with the reference's listings, which are iptables-save output.
-func savedForm(rule string) string {
-	words := splitWords(rule)
-	if len(words) < 2 || words[0] != "-A" {
-		return rule
-	}
-	front := map[string]string{}
-	var rest []string
-	target := ""
-	for i := 2; i < len(words); i++ {
-		w := words[i]
-		negate := ""
-		if w == "!" {
-			negate, i, w = "! ", i+1, words[i+1]
-		}
-		switch w {
-		case "-s", "-d":
-			addr := words[i+1]
-			if !strings.Contains(addr, "/") {
-				addr += "/32"
-			}
-			front[w] = negate + w + " " + addr
-			i++
-		case "-i", "-o", "-p":
-			front[w] = negate + w + " " + words[i+1]
-			i++
-		case "--comment":
-			rest = append(rest, negate+w, saveString(words[i+1]))
-			i++
-		case "--probability":
-			p, _ := strconv.ParseFloat(words[i+1], 64)
-			rest = append(rest, w, SavedProbability(p))
-			i++
-		case "--mark":
-			rest = append(rest, negate+w, savedMask(words[i+1]))
-			i++
-		case "--or-mark":
-			m := savedHex(words[i+1])
-			rest = append(rest, "--set-xmark", m+"/"+m)
-			i++
-		case "--xor-mark":
-			rest = append(rest, "--set-xmark", savedHex(words[i+1])+"/0x0")
-			i++
-		case "--set-mark": // CONNMARK value/mask
-			rest = append(rest, "--set-xmark", savedMask(words[i+1]))
-			i++
-		case "--mask": // CONNMARK --restore-mark
-			m := savedHex(words[i+1])
-			rest = append(rest, "--nfmask", m, "--ctmask", m)
-			i++
-		case "recent":
-			// -m recent: options in iptables-save's order.
-			var mode, seconds, reap, name string
-			for ; i+1 < len(words) && strings.HasPrefix(words[i+1], "--"); i++ {
-				switch words[i+1] {
-				case "--set", "--rcheck":
-					mode = " " + words[i+1]
-				case "--seconds":
-					seconds = " --seconds " + words[i+2]
-					i++
-				case "--reap":
-					reap = " --reap"
-				case "--name":
-					name = " --name " + words[i+2]
-					i++
-				}
-			}
-			rest = append(rest, "recent"+mode+seconds+reap+name+" --mask 255.255.255.255 --rsource")
-		case "-j":
-			target = words[i+1]
-			rest = append(rest, w, target)
-			i++
-		default:
-			rest = append(rest, negate+w)
-		}
-	}
-	if target == "REJECT" {
-		rest = append(rest, "--reject-with icmp-port-unreachable")
-	}
-	out := []string{"-A", words[1]}
-	for _, k := range []string{"-s", "-d", "-i", "-o", "-p"} {
-		if f, ok := front[k]; ok {
-			out = append(out, f)
-		}
-	}
-	return strings.Join(append(out, rest...), " ")
-}
-
-// splitWords splits a rule into words; a double-quoted string is one word,
-// without its quotes.
-func splitWords(s string) []string {
-	var words []string
-	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
-		if s[0] == '"' {
-			end := strings.IndexByte(s[1:], '"') + 1
-			words = append(words, s[1:end])
-			s = s[end+1:]
-			continue
-		}
-		end := strings.IndexByte(s, ' ')
-		if end < 0 {
-			end = len(s)
-		}
-		words = append(words, s[:end])
-		s = s[end:]
-	}
-	return words
-}
-
-// saveString quotes a value unless it is only letters, digits, _ and -.
-func saveString(v string) string {
-	if v != "" && strings.Trim(v, "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == "" {
-		return v
-	}
-	return `"` + v + `"`
-}
-
-func savedHex(v string) string {
-	n, _ := strconv.ParseUint(v, 0, 32)
-	return fmt.Sprintf("%#x", n)
-}
-
-func savedMask(v string) string {
-	value, mask, _ := strings.Cut(v, "/")
-	return savedHex(value) + "/" + savedHex(mask)
-}
 
 // Pairs of (what nlbsim writes, what iptables-save printed after
 // iptables-restore of it) taken from iptables v1.8.9, nf_tables and legacy.
@@ -176,4 +42,22 @@ func TestSavedForm(t *testing.T) {
 	} {
 		assert.Equal(t, tc.saved, savedForm(tc.written))
 	}
+}
+
+// SavedText: the kernel's layout (built-in chains, user chains sorted, rules
+// chain by chain) and forms; TestSavedTextMatchesKernel checks it against
+// iptables-save.
+func TestSavedText(t *testing.T) {
+	rs, err := KubeProxy(servicesWorld(t), "node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := rs.SavedText()
+	assert.True(t, strings.HasPrefix(text, "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n"), text)
+	assert.Contains(t, text, "COMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:KUBE-EXTERNAL-SERVICES - [0:0]\n")
+	assert.Contains(t, text, "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\n")
+	assert.Contains(t, text, "--probability 0.33333333349 -j KUBE-SEP-")
+	assert.Contains(t, text, "-A KUBE-SERVICES -d 10.100.50.5/32 -p tcp -m comment --comment \"shop/empty has no endpoints\" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable\n")
+	assert.True(t, strings.HasSuffix(text, "COMMIT\n"))
+	assert.Equal(t, 3, strings.Count(text, "COMMIT\n"))
 }

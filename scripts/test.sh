@@ -25,7 +25,7 @@ if command -v ruby >/dev/null; then
 	ruby -c Vagrantfile >/dev/null
 fi
 if command -v shellcheck >/dev/null; then
-	shellcheck -x scripts/provision.sh scripts/test.sh scripts/lab/*.sh scripts/lab/lib.bash
+	shellcheck -x scripts/provision.sh scripts/test.sh scripts/conformance.sh scripts/lab/*.sh scripts/lab/lib.bash
 fi
 # Kernel tests build namespaces with fixed VPC addresses per cluster; one
 # package at a time keeps the machine's two cores for them. The live world
@@ -35,6 +35,10 @@ fi
 go test -race -count=1 -p 1 -timeout 15m ./sim/...
 # shellcheck disable=SC2046 # one argument per package
 go test -count=1 -p 1 -timeout 15m $(go list ./... | grep -v '/nlbsim/sim')
+# Conformance: upstream kube-proxy's iptables proxier beside nlbsim on the
+# same worlds, restore input by restore input (conformance/, a module of its
+# own; the first run downloads and builds k8s.io/kubernetes).
+"$repo/scripts/conformance.sh"
 if [ -d nat/ruleset ]; then
 	go test -run='^$' -fuzz=FuzzParse -fuzztime=10s ./nat/ruleset/
 fi

@@ -27,13 +27,14 @@ func worldOrDefault(cmd *cobra.Command, name string) (*topology.World, error) {
 func newRulesCmd(g *globalFlags) *cobra.Command {
 	var node string
 	from := &fromFlags{}
+	var saved bool
 	cmd := &cobra.Command{
-		Use:   "rules --node HOST",
-		Short: "Print the iptables-restore text nlbsim generates for a node (kube-proxy, kubelet, VPC CNI); no root",
+		Use:   "rules --node HOST [--saved]",
+		Short: "Print the iptables-restore text nlbsim generates for a node (kube-proxy, kubelet, VPC CNI), or with --saved what iptables-save shows there; no root",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(from.files) > 0 {
-				return runRulesFrom(cmd, g, from, node)
+				return runRulesFrom(cmd, g, from, node, saved)
 			}
 			if node == "" {
 				return usagef("rules needs --node HOST (e.g. --node node-1)")
@@ -53,12 +54,17 @@ func newRulesCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if saved {
+				fmt.Fprint(cmd.OutOrStdout(), rs.SavedText())
+				return nil
+			}
 			fmt.Fprint(cmd.OutOrStdout(), rs.RestoreText())
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&node, "node", "", "the node: node-1, its name or short name")
 	from.register(cmd)
+	cmd.Flags().BoolVar(&saved, "saved", false, "print what iptables-save shows on the node (-s/-d/-p first, /32, 0x4000/0x4000, --set-xmark, 0.33333333349), generated, not read back")
 	return cmd
 }
 

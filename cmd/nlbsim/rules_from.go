@@ -90,7 +90,7 @@ func findNode(w *topology.World, name string) (string, error) {
 
 // runRulesFrom prints the rules kube-proxy (and kubelet) write on a node of
 // a real cluster.
-func runRulesFrom(cmd *cobra.Command, g *globalFlags, f *fromFlags, node string) error {
+func runRulesFrom(cmd *cobra.Command, g *globalFlags, f *fromFlags, node string, saved bool) error {
 	if err := f.check(node); err != nil {
 		return err
 	}
@@ -101,6 +101,10 @@ func runRulesFrom(cmd *cobra.Command, g *globalFlags, f *fromFlags, node string)
 	rs, err := diff.Expected(w, host)
 	if err != nil {
 		return &inputError{err: err}
+	}
+	if saved {
+		fmt.Fprint(cmd.OutOrStdout(), rs.SavedText())
+		return nil
 	}
 	fmt.Fprint(cmd.OutOrStdout(), rs.RestoreText())
 	return nil

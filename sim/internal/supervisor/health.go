@@ -38,10 +38,6 @@ func proxierHealthHandler() http.Handler {
 // of local ready endpoints, 503 when there are none.
 func serviceHealthHandler(world func() *topology.World, svc topology.Service, node string) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		status, body := nat.HealthCheckNodePortResponse(svc.Namespace, svc.Name, nat.LocalReadyEndpoints(world(), svc, node), true)
-		rw.Header().Set("Content-Type", "application/json")
-		rw.Header().Set("X-Content-Type-Options", "nosniff")
-		rw.WriteHeader(status)
-		fmt.Fprint(rw, body)
+		nat.ServeHealthCheckNodePort(rw, svc.Namespace, svc.Name, nat.LocalReadyEndpoints(world(), svc, node), true)
 	})
 }
