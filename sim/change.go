@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"sync"
 
-	"github.com/nlbsim/nlbsim/nat"
 	"github.com/nlbsim/nlbsim/sim/internal/control"
-	"github.com/nlbsim/nlbsim/sim/internal/netns"
 	"github.com/nlbsim/nlbsim/sim/internal/state"
 	"github.com/nlbsim/nlbsim/topology"
 )
@@ -53,8 +50,8 @@ func change(ctx context.Context, c *Cluster, w *topology.World) error {
 		return err
 	}
 	w.SetCreated(old.Created)
-	if err := apply(ctx, c, old, w); err != nil {
-		if rerr := apply(ctx, c, w, old); rerr != nil {
+	if err := apply(ctx, c, w); err != nil {
+		if rerr := apply(ctx, c, old); rerr != nil {
 			return fmt.Errorf("%w; restoring the previous world also failed: %v", err, rerr)
 		}
 		return fmt.Errorf("%w (the previous settings are back)", err)
@@ -63,13 +60,10 @@ func change(ctx context.Context, c *Cluster, w *topology.World) error {
 	return nil
 }
 
-// apply moves a running cluster from world from to world to.
-func apply(ctx context.Context, c *Cluster, from, to *topology.World) error {
-	if !reflect.DeepEqual(from.Services, to.Services) {
-		if err := resyncNodeRules(from, to); err != nil {
-			return err
-		}
-	}
+// apply moves a running cluster to world to: the state is
+// saved and the supervisor reloads it (kube-proxy syncs the nodes when the
+// Services changed; the NLBs re-register their targets).
+func apply(ctx context.Context, c *Cluster, to *topology.World) error {
 	if err := state.SaveWorld(to); err != nil {
 		return err
 	}
@@ -77,41 +71,4 @@ func apply(ctx context.Context, c *Cluster, from, to *topology.World) error {
 		return c.sup.Reload(to)
 	}
 	return control.NewClient(to.Cluster.Name).Reload(ctx)
-}
-
-// resyncNodeRules runs a kube-proxy full sync on every node, from the rules
-// of one world to those of another, deleting chains no longer used.
-func resyncNodeRules(from, to *topology.World) error {
-	backend, err := Backend()
-	if err != nil {
-		return err
-	}
-	errs := make([]error, len(to.Nodes))
-	var wg sync.WaitGroup
-	for i, n := range to.Nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			prev, err := nat.KubeProxy(from, n.Name)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			next, err := nat.KubeProxy(to, n.Name)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			if err := nat.Apply(backend, next.FullSyncText(prev), netns.RunIn(topology.Namespace(to.Cluster.Name, n.Name))); err != nil {
-				errs[i] = fmt.Errorf("kube-proxy sync on %s: %w", n.Name, err)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

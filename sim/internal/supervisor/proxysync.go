@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -66,52 +67,65 @@ func (p *proxySync) request() {
 	}
 	time.AfterFunc(wait, func() {
 		if p.s.life.Err() == nil {
-			p.sync()
+			p.sync() // failures are events; the next sync of a failed node is full
 		}
 	})
 }
 
-// sync installs the live world's rules on every node, in parallel.
-func (p *proxySync) sync() {
+// sync installs the live world's rules on every node, in parallel, and
+// returns the first node's failure (each is also an event).
+func (p *proxySync) sync() error {
 	p.running.Lock()
 	defer p.running.Unlock()
 	p.mu.Lock()
 	p.scheduled, p.last = false, time.Now()
 	p.mu.Unlock()
 	w := p.s.world()
+	errs := make([]error, len(w.Nodes))
 	var wg sync.WaitGroup
-	for _, n := range w.Nodes {
+	for i, n := range w.Nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			start := time.Now()
-			next, err := nat.KubeProxy(w, n.Name)
-			if err != nil {
-				p.s.event(eventWarning, "SyncFailed", "node/"+n.Name, err.Error())
-				return
+			if errs[i] = p.syncNode(w, n.Name); errs[i] != nil {
+				p.s.event(eventWarning, "SyncFailed", "node/"+n.Name, errs[i].Error())
 			}
-			p.mu.Lock()
-			prev, full := p.applied[n.Name], p.needFull[n.Name]
-			p.mu.Unlock()
-			kind, text := "partial", next.PartialSyncText(prev)
-			if full || prev == nil {
-				kind, text = "full", next.FullSyncText(prev)
-			}
-			err = nat.Apply(p.s.backend, text, netns.RunIn(topology.Namespace(w.Cluster.Name, n.Name)))
-			p.mu.Lock()
-			if err != nil {
-				p.needFull[n.Name] = true
-			} else {
-				p.applied[n.Name], p.needFull[n.Name] = next, false
-			}
-			p.mu.Unlock()
-			if err != nil {
-				p.s.event(eventWarning, "SyncFailed", "node/"+n.Name, err.Error())
-				return
-			}
-			p.s.event(eventNormal, "RulesSynced", "node/"+n.Name,
-				fmt.Sprintf("kube-proxy %s sync on %s in %d ms", kind, n.Name, time.Since(start).Milliseconds()))
 		}()
 	}
 	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// syncNode runs one node's sync as kube-proxy does: full the first time
+// and after a failure, else partial — the chains of the Services whose
+// Service or endpoints changed — with stale chains deleted as upstream
+// times it.
+func (p *proxySync) syncNode(w *topology.World, node string) error {
+	start := time.Now()
+	next, err := nat.KubeProxy(w, node)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	prev, full := p.applied[node], p.needFull[node] || p.applied[node] == nil
+	p.mu.Unlock()
+	text := next.SyncText(prev, nat.SyncOptions{Full: full, Now: start, SyncPeriod: p.s.scaled(w.Cluster.KubeProxy.SyncPeriod)})
+	err = nat.Apply(p.s.backend, text, netns.RunIn(topology.Namespace(w.Cluster.Name, node)))
+	p.mu.Lock()
+	if err != nil {
+		p.needFull[node] = true
+	} else {
+		p.applied[node], p.needFull[node] = next, false
+	}
+	p.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("kube-proxy sync on %s: %w", node, err)
+	}
+	kind := "partial"
+	if full {
+		kind = "full"
+	}
+	p.s.event(eventNormal, "RulesSynced", "node/"+node,
+		fmt.Sprintf("kube-proxy %s sync on %s in %d ms", kind, node, time.Since(start).Milliseconds()))
+	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -333,9 +334,11 @@ func (svcs *services) stop() {
 var ErrStopped = errors.New("the supervisor is stopping")
 
 // Reload applies a changed world in place (target mode, cross-zone, client
-// IP preservation, traffic policy, time scale): the NLBs re-register their
+// IP preservation, traffic policy, time scale, Services): kube-proxy syncs
+// every node when the Services changed, and the NLBs re-register their
 // targets, which start in initial and are checked at once; pods keep
-// serving. It never runs beside a change of the living cluster or Stop.
+// serving. It never runs beside a change of the living cluster or Stop. On
+// an error the caller reloads the previous world.
 func (s *Supervisor) Reload(w *topology.World) error {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
@@ -344,8 +347,14 @@ func (s *Supervisor) Reload(w *topology.World) error {
 	}
 	s.services.stop()
 	s.services = nil
-	s.live.Store(w)
-	s.proxy.reset(w)
+	old := s.live.Swap(w)
+	if !reflect.DeepEqual(old.Services, w.Services) {
+		// kube-proxy sees the Services change: a sync now, partial as
+		// upstream's (only the changed Services' chains).
+		if err := s.proxy.sync(); err != nil {
+			return err
+		}
+	}
 	svcs, err := s.startServices(w)
 	if err != nil {
 		return err
