@@ -318,7 +318,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
 
-// BenchmarkParseAndExplainSaved (issue 6) parses the iptables-save dump
+// BenchmarkParseAndExplainSaved parses the iptables-save dump
 // of BenchmarkKubeProxySync's node (5,000 Services × 10 endpoints, about
 // 155,000 rules) and walks a pod's packet to the Service KUBE-SERVICES
 // lists last, against iptables-restore --test of the same dump with both

@@ -17,7 +17,7 @@ func kubeletChains(rs *Ruleset) {
 }
 
 // builtinJumps writes every rule of the built-in chains in the order a node
-// ends up with (reference kube-proxy.md §1.2). Kubelet starts first and
+// ends up with (kube-proxy's iptablesJumpChains in https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/iptables/proxier.go). Kubelet starts first and
 // prepends its KUBE-FIREWALL jumps; kube-proxy then prepends its jumps one by
 // one in iptablesJumpChains order, so the last one lands on top; aws-node
 // appends its rules, so they follow kube-proxy's whatever the start order.

@@ -8,7 +8,7 @@ import (
 	"github.com/nlbsim/nlbsim/topology"
 )
 
-// Prefixes of kube-proxy's per-service chains (reference kube-proxy.md §2).
+// Prefixes of kube-proxy's per-service chains (https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/iptables/proxier.go, servicePortPolicyClusterChain and friends).
 const (
 	servicePrefix  = "KUBE-SVC-" // Cluster policy: every usable endpoint
 	localPrefix    = "KUBE-SVL-" // Local policy: this node's endpoints

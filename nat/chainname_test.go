@@ -8,7 +8,7 @@ import (
 	"github.com/nlbsim/nlbsim/topology"
 )
 
-// Vectors from reference kube-proxy.md §2, plus two SEP chains the
+// Vectors from upstream's chain-name tests (https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/iptables/proxier_test.go), plus two SEP chains the
 // walkthrough's node listed (seed, iptables -t nat -L).
 func TestServiceChainName(t *testing.T) {
 	for _, tc := range []struct{ svcPortName, proto, want string }{

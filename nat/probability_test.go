@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Vectors from reference kube-proxy.md §3.1 and upstream's TestComputeProbability.
+// Vectors from upstream's computeProbability and TestComputeProbability (https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/iptables/proxier_test.go).
 func TestStatisticProbability(t *testing.T) {
 	for _, tc := range []struct {
 		n    int
@@ -38,7 +38,7 @@ func TestStatisticProbabilityDecreases(t *testing.T) {
 	}
 }
 
-// Reference kube-proxy.md §3.1: what iptables-save prints after the kernel
+// What iptables-save prints after the kernel
 // stored lround(0x80000000 * p).
 func TestSavedProbability(t *testing.T) {
 	for _, tc := range []struct {

@@ -12,7 +12,7 @@ import (
 )
 
 // A full sync is what kube-proxy pipes to iptables-restore (reference
-// kube-proxy.md §8.1): filter and nat only, its chains only, no jumps from
+// upstream's partial syncs): filter and nat only, its chains only, no jumps from
 // built-in chains and no canary.
 func TestSyncTextFull(t *testing.T) {
 	rs := ruleset(t, topology.Default(), "node-1")

@@ -11,7 +11,7 @@ import (
 // restoreArgs are the flags nat.Apply gives iptables-restore, as kube-proxy.
 var restoreArgs = []string{"-w", "5", "-W", "100000", "--noflush", "--counters"}
 
-// BenchmarkKubeProxySync (issue 4) times one node's full sync with 5,000
+// BenchmarkKubeProxySync times one node's full sync with 5,000
 // ClusterIP Services × 10 endpoints: nlbsim's path (nat.KubeProxy,
 // RestoreText, nat.Apply) against a bare iptables-restore of the same,
 // precomputed text with the same flags, for both backends. Each iteration

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// SPEC §4's explain example, on node-1 of the walkthrough's world.
+// explain -o json's example (README), on node-1 of the walkthrough's world.
 func TestEKSNodeMatchesSpecExample(t *testing.T) {
 	d := loadDump(t, "eks-node-1.rules")
 	r := walkFrom(t, d, nodeOptions("192.168.1.118"), "192.168.2.77", "10.100.30.185:7777", "tcp", FromPod)

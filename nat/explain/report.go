@@ -20,7 +20,7 @@ const (
 	VerdictReject Verdict = "REJECT"
 )
 
-// Report is what Walk finds; it marshals to SPEC §4's explain document.
+// Report is what Walk finds; it marshals to explain -o json's document (schemaVersion 1).
 type Report struct {
 	SchemaVersion int           `json:"schemaVersion"`
 	Packet        PacketSummary `json:"packet"`

@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// Packet flows of kube-proxy's upstream tests (reference/kube-proxy.md
+// Packet flows of kube-proxy's upstream tests (upstream's proxier_test.go,
 // §9.4) over a hand-written dump of their fixture (§9.3).
 func TestUpstreamPacketFlows(t *testing.T) {
 	d := loadDump(t, "upstream-services.rules")

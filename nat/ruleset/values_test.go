@@ -9,7 +9,7 @@ import (
 )
 
 // The thresholds iptables stores for kube-proxy's probabilities
-// (reference/kube-proxy.md §3.1): lround(2^31 * p).
+// (the statistic match's kernel form): lround(2^31 * p).
 func TestParseProbabilityMatchesKernel(t *testing.T) {
 	cases := map[string]uint32{
 		"0.5000000000": 1073741824, "0.50000000000": 1073741824,
