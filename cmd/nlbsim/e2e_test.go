@@ -167,23 +167,35 @@ func supervisorsOf(cluster string) []string {
 	return out
 }
 
+// down --all removes every cluster of the machine, so it runs in a mount
+// namespace of its own with empty /run/netns, /run/nlbsim and /etc/netns:
+// there it sees only the two clusters it makes, and other clusters of this
+// machine (a user's, another test run's) are neither seen nor touched.
 func TestDownAllRemovesEveryCluster(t *testing.T) {
 	simtest.RequireRoot(t)
-	if clusters, _ := sim.Clusters(); len(clusters) > 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("other clusters are running on the CI machine (%v)", clusters)
-		}
-		t.Skipf("other clusters are running on this machine (%v); down --all would remove them", clusters)
-	}
 	names := []string{simtest.ClusterName(t) + "a", simtest.ClusterName(t) + "b"}
-	for _, n := range names {
-		n = n[len(n)-20:]
-		r := nlbsim(t, "up", "--minimal", "--name", strings.TrimLeft(n, "-"))
-		require.Equal(t, 0, r.code, r.stderr)
+	for i, n := range names {
+		names[i] = strings.TrimLeft(n[len(n)-20:], "-")
 	}
-	r := nlbsim(t, "down", "--all")
-	require.Equal(t, 0, r.code, r.stderr)
-	clusters, err := sim.Clusters()
-	require.NoError(t, err)
-	assert.Empty(t, clusters)
+	script := `set -eu
+for d in /run/netns /run/nlbsim /etc/netns; do mkdir -p "$d"; mount -t tmpfs nlbsim-down-all "$d"; done
+"$0" up --minimal --name "$1" >/dev/null
+"$0" up --minimal --name "$2" >/dev/null
+echo "before: $(ls /run/netns | wc -l) namespaces"
+"$0" down --all
+echo "after: $(ls -A /run/netns | wc -l) namespaces, $(ls -A /run/nlbsim | wc -l) state entries, $(ls -A /etc/netns | wc -l) netns files"
+`
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, binary, names[0], names[1])
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	text := string(out)
+	for _, n := range names {
+		assert.Contains(t, text, fmt.Sprintf("cluster %q removed", n))
+	}
+	assert.NotContains(t, text, "before: 0 namespaces", "the clusters were built")
+	assert.Contains(t, text, "after: 0 namespaces, 0 state entries, 0 netns files", "down --all left something")
+	for _, n := range names {
+		_, err := sim.LoadWorld(n)
+		assert.ErrorIs(t, err, sim.ErrNoCluster, "the host's own /run/nlbsim never saw %s", n)
+	}
 }
