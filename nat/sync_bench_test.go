@@ -2,6 +2,8 @@ package nat_test
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/nlbsim/nlbsim/nat"
@@ -155,4 +157,56 @@ func checkInstalled(s *scratch, backend nat.Backend, want int) error {
 		return fmt.Errorf("%s: %d rules installed, want %d", backend, got, want)
 	}
 	return nil
+}
+
+// BenchmarkFirstSync loads one node's rules (NLBSIM_BENCH_SERVICES
+// ClusterIP Services × 10 endpoints, 1,000 by default) into a fresh
+// namespace as kube-proxy's first sync does (nat.Apply: --noflush) and as
+// up does (nat.Replace: no --noflush; TestSavedTextMatchesKernel shows both
+// leave the same kernel state), for each backend. The restore input is the
+// one the conformance suite proves equal to upstream kube-proxy's, so what
+// differs is iptables-restore's own work. scripts/bench-first-sync.sh runs it.
+func BenchmarkFirstSync(b *testing.B) {
+	requireBenchRoot(b)
+	services := envInt("NLBSIM_BENCH_SERVICES", 1000)
+	rs, err := nat.KubeProxy(benchWorld(services, benchEndpoints), benchNode)
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := rs.RestoreText()
+	b.Logf("%d services × %d endpoints: %d rules", services, benchEndpoints, len(rs.Rules))
+	for _, backend := range []nat.Backend{nat.BackendNFT, nat.BackendLegacy} {
+		for _, way := range []struct {
+			name  string
+			apply func(nat.Backend, string, nat.RunInNamespace) error
+		}{{"noflush", nat.Apply}, {"replace", nat.Replace}} {
+			b.Run(string(backend)+"-"+way.name, func(b *testing.B) {
+				for b.Loop() {
+					b.StopTimer()
+					s, err := newScratch()
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					if err := way.apply(backend, text, s.run); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					if err := s.empty(backend); err != nil {
+						b.Fatal(err)
+					}
+					s.Close()
+					b.StartTimer()
+				}
+			})
+		}
+	}
+}
+
+// envInt reads a positive integer from the environment, or gives def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }

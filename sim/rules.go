@@ -26,7 +26,11 @@ func installNodeRules(backend nat.Backend, w *topology.World) error {
 			defer wg.Done()
 			rs, err := nat.KubeProxy(w, n.Name)
 			if err == nil {
-				err = nat.Apply(backend, rs.RestoreText(), netns.RunIn(topology.Namespace(w.Cluster.Name, n.Name)))
+				// The namespace is new: a restore without --noflush leaves the
+				// same state as kube-proxy's --noflush first sync, and
+				// iptables-nft 1.8.9 takes many times longer with --noflush
+				// on a large first sync (BENCHMARKS.md).
+				err = nat.Replace(backend, rs.RestoreText(), netns.RunIn(topology.Namespace(w.Cluster.Name, n.Name)))
 			}
 			if err != nil {
 				errs[i] = fmt.Errorf("kube-proxy rules on %s: %w", n.Name, err)
