@@ -1,0 +1,225 @@
+package ui
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nlbsim/nlbsim/sim"
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// TokenHeader carries the per-run token on every request that changes
+// something.
+const TokenHeader = "X-Nlbsim-Token"
+
+// Config sets up a server.
+type Config struct {
+	Cluster string
+	Backend Backend
+	// Addr is the address the server listens on (host:port): with a
+	// loopback host, requests must name a loopback host too, so that a web
+	// page cannot reach the server through a DNS name rebound to 127.0.0.1.
+	Addr string
+	// Token authorises changes; NewToken makes one per run.
+	Token string
+	// Poll is how often the state files are read (default 500ms); node
+	// rules are read every fourth poll while a page watches.
+	Poll time.Duration
+}
+
+// Server is the UI of one cluster.
+type Server struct {
+	cfg   Config
+	mux   *http.ServeMux
+	hosts map[string]bool // the Host headers accepted; nil accepts any
+
+	busy sync.Mutex // one change or run at a time
+	live *live
+}
+
+// NewToken returns a random token for one run of the server.
+func NewToken() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// IsLoopback reports whether addr (host:port) listens on loopback only.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// New makes the server of a cluster; Run starts its watcher.
+func New(cfg Config) *Server {
+	if cfg.Poll <= 0 {
+		cfg.Poll = 500 * time.Millisecond
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), live: newLive(cfg.Backend)}
+	if _, port, err := net.SplitHostPort(cfg.Addr); err == nil && IsLoopback(cfg.Addr) {
+		s.hosts = map[string]bool{}
+		for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
+			s.hosts[h+":"+port] = true
+		}
+		host, _, _ := net.SplitHostPort(cfg.Addr)
+		s.hosts[net.JoinHostPort(host, port)] = true
+	}
+	sub, _ := fs.Sub(assets, "assets")
+	files := http.FileServerFS(sub)
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		b, _ := assets.ReadFile("assets/index.html")
+		w.Write(b)
+	})
+	s.mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
+	s.mux.HandleFunc("GET /api/state", s.handleState)
+	s.mux.HandleFunc("GET /api/stream", s.handleStream)
+	s.mux.HandleFunc("POST /api/trace", s.change(s.handleTrace))
+	s.mux.HandleFunc("POST /api/traffic", s.change(s.handleTraffic))
+	s.mux.HandleFunc("POST /api/scale", s.change(s.handleScale))
+	s.mux.HandleFunc("POST /api/pod", s.change(s.handlePod))
+	s.mux.HandleFunc("POST /api/node", s.change(s.handleNode))
+	s.mux.HandleFunc("POST /api/settings", s.change(s.handleSettings))
+	return s
+}
+
+// URL is the address to open, with the token that allows changes.
+func (s *Server) URL(addr string) string {
+	return fmt.Sprintf("http://%s/?token=%s", addr, s.cfg.Token)
+}
+
+// Run watches the cluster's state and pushes changes to the pages until
+// ctx ends.
+func (s *Server) Run(ctx context.Context) {
+	s.live.watch(ctx, s.cfg.Poll)
+}
+
+// ServeHTTP answers one request: the Host check first, then the route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.hosts != nil && !s.hosts[r.Host] {
+		writeError(w, http.StatusForbidden, fmt.Errorf("host %q is not this server's loopback address", r.Host))
+		return
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+	s.mux.ServeHTTP(w, r)
+}
+
+// apiError is an error with the HTTP status it is answered with.
+type apiError struct {
+	status int
+	err    error
+}
+
+func (e *apiError) Error() string { return e.err.Error() }
+
+func badRequest(format string, a ...any) error {
+	return &apiError{http.StatusBadRequest, fmt.Errorf(format, a...)}
+}
+
+func notFound(format string, a ...any) error {
+	return &apiError{http.StatusNotFound, fmt.Errorf(format, a...)}
+}
+
+// change wraps a handler that changes the cluster or sends it traffic: the
+// token and a same-origin Origin are required, one change runs at a time,
+// and the result or error is answered as JSON.
+func (s *Server) change(h func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		got := r.Header.Get(TokenHeader)
+		if s.cfg.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
+			writeError(w, http.StatusForbidden, errors.New("read-only: changes need the token of the URL nlbsim ui printed"))
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "http://"+r.Host {
+			writeError(w, http.StatusForbidden, fmt.Errorf("origin %q is not this page's (http://%s)", origin, r.Host))
+			return
+		}
+		if !s.busy.TryLock() {
+			writeError(w, http.StatusConflict, errors.New("busy: another change or run is in progress; try again when it has finished"))
+			return
+		}
+		defer s.busy.Unlock()
+		r.Body = http.MaxBytesReader(w, r.Body, 4096)
+		s.live.setBusy(r.URL.Path)
+		res, err := h(r)
+		s.live.setBusy("")
+		s.live.poke()
+		if err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+// statusOf maps the library's kinds of error to HTTP statuses.
+func statusOf(err error) int {
+	var api *apiError
+	var invalid *topology.InvalidError
+	switch {
+	case errors.As(err, &api):
+		return api.status
+	case errors.As(err, &invalid):
+		return http.StatusBadRequest
+	case errors.Is(err, sim.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, sim.ErrBusy):
+		return http.StatusConflict
+	case errors.Is(err, sim.ErrNoCluster), errors.Is(err, sim.ErrNotRunning):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// decode reads a JSON body strictly: unknown fields are bad input.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("bad request body: %v", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func jsonBytes(v any) ([]byte, error) { return json.Marshal(v) }
