@@ -179,7 +179,7 @@ func (s *Server) handlePod(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := w.Pod(req.Name); !ok {
+	if h, err := w.Lookup(req.Name); err != nil || h.Kind != topology.KindPod {
 		return nil, notFound("pod %q not found in cluster %q", req.Name, w.Cluster.Name)
 	}
 	if err := s.cfg.Backend.Do(r.Context(), sim.Action{Verb: verb, Name: req.Name, How: req.How}); err != nil {
@@ -203,10 +203,11 @@ func (s *Server) handleNode(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := w.Node(req.Name); !ok {
-		return nil, notFound("node %q not found in cluster %q (use node-1, node-2, …)", req.Name, w.Cluster.Name)
+	h, err := w.Lookup(req.Name)
+	if err != nil || h.Kind != topology.KindNode {
+		return nil, notFound("node %q not found in cluster %q", req.Name, w.Cluster.Name)
 	}
-	if err := s.cfg.Backend.Do(r.Context(), sim.Action{Verb: verb, Name: req.Name}); err != nil {
+	if err := s.cfg.Backend.Do(r.Context(), sim.Action{Verb: verb, Name: h.Name}); err != nil {
 		return nil, err
 	}
 	return map[string]string{"result": "node/" + req.Name + " " + req.Action}, nil

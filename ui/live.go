@@ -99,7 +99,6 @@ type live struct {
 
 	mu         sync.Mutex
 	parts      map[string]json.RawMessage
-	world      *topology.World
 	events     []sim.Event
 	runs       Runs
 	eventsOff  int64
@@ -162,17 +161,6 @@ func (l *live) snapshot() map[string]json.RawMessage {
 	return out
 }
 
-// current returns the world as last read.
-func (l *live) current() (*topology.World, error) {
-	l.mu.Lock()
-	w := l.world
-	l.mu.Unlock()
-	if w != nil {
-		return w, nil
-	}
-	return l.b.World()
-}
-
 // refresh reads the cluster's state and sends what changed.
 func (l *live) refresh(withRules bool) {
 	l.refreshing.Lock()
@@ -192,7 +180,7 @@ func (l *live) refresh(withRules bool) {
 	tj, _ := json.Marshal(targets)
 	l.mu.Lock()
 	worldChanged, targetsChanged := !bytes.Equal(wj, l.worldJSON), !bytes.Equal(tj, l.targetJSON)
-	l.worldJSON, l.targetJSON, l.world = wj, tj, w
+	l.worldJSON, l.targetJSON = wj, tj
 	eventsOff, runsOff := l.eventsOff, l.runsOff
 	l.mu.Unlock()
 	if worldChanged {
