@@ -144,12 +144,13 @@ func (l *live) poke() {
 	}
 }
 
-// snapshot returns every part, refreshing first when nothing was read yet.
+// snapshot returns every part, refreshing first when the rules were not
+// read yet (they are read only while a page listens).
 func (l *live) snapshot() map[string]json.RawMessage {
 	l.mu.Lock()
-	empty := len(l.parts) == 0
+	_, read := l.parts[partRules]
 	l.mu.Unlock()
-	if empty {
+	if !read {
 		l.refresh(true)
 	}
 	l.mu.Lock()

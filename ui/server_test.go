@@ -56,7 +56,7 @@ var changes = []struct{ path, body string }{
 
 // Every change needs the token and the page's own Origin: without either
 // it is refused with 403 and nothing happens.
-func TestChangesNeedTokenAndOrigin(t *testing.T) {
+func TestUIChangesNeedTokenAndOrigin(t *testing.T) {
 	f := newFake()
 	s := newTestServer(f)
 	refusals := map[string]func(*http.Request){
@@ -84,7 +84,7 @@ func TestChangesNeedTokenAndOrigin(t *testing.T) {
 
 // With the token and Origin every change goes to the backend, as the CLI's
 // command would send it.
-func TestChangesReachTheCluster(t *testing.T) {
+func TestUIChangesReachTheCluster(t *testing.T) {
 	f := newFake()
 	s := newTestServer(f)
 	for _, c := range changes {
@@ -108,7 +108,7 @@ func TestChangesReachTheCluster(t *testing.T) {
 }
 
 // Bad input is answered with a clear error and changes nothing.
-func TestBadInputChangesNothing(t *testing.T) {
+func TestUIBadInputChangesNothing(t *testing.T) {
 	f := newFake()
 	s := newTestServer(f)
 	for _, c := range []struct {
@@ -144,7 +144,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 }
 
 // The library's kinds of error keep their meaning over HTTP.
-func TestErrorsFromTheCluster(t *testing.T) {
+func TestUIErrorsFromTheCluster(t *testing.T) {
 	for err, status := range map[error]int{
 		fmt.Errorf("pod x: %w", sim.ErrNotFound):               404,
 		&topology.InvalidError{Field: "Replicas", Err: io.EOF}: 400,
@@ -161,7 +161,7 @@ func TestErrorsFromTheCluster(t *testing.T) {
 }
 
 // One change at a time: a second one while the first runs is refused.
-func TestOneChangeAtATime(t *testing.T) {
+func TestUIOneChangeAtATime(t *testing.T) {
 	f := newFake()
 	f.block, f.entered = make(chan struct{}), make(chan struct{})
 	s := newTestServer(f)
@@ -181,7 +181,7 @@ func TestOneChangeAtATime(t *testing.T) {
 
 // Reading needs no token; a Host that is not this server's loopback
 // address (a rebound DNS name) is refused.
-func TestReading(t *testing.T) {
+func TestUIReading(t *testing.T) {
 	f := newFake()
 	s := newTestServer(f)
 	noToken := func(r *http.Request) { r.Header.Del(TokenHeader); r.Header.Del("Origin") }
@@ -232,7 +232,7 @@ func TestReading(t *testing.T) {
 
 // Each node's Service rules: the KUBE-SVC chain's jumps with their
 // probabilities, the shares they make, and their counters.
-func TestRules(t *testing.T) {
+func TestUIRules(t *testing.T) {
 	f := newFake()
 	rules := readNodeRules(f, f.world)
 	require.Len(t, rules, 3)
@@ -254,7 +254,7 @@ func TestRules(t *testing.T) {
 
 // The stream sends the whole state first, then what changes: a target
 // turning unhealthy, a new run.
-func TestStream(t *testing.T) {
+func TestUIStream(t *testing.T) {
 	f := newFake()
 	s := New(Config{Cluster: "myeks", Backend: f, Addr: "127.0.0.1:0", Token: testToken, Poll: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -310,7 +310,7 @@ func TestStream(t *testing.T) {
 	}
 }
 
-func TestIsLoopback(t *testing.T) {
+func TestUIIsLoopback(t *testing.T) {
 	for addr, want := range map[string]bool{"127.0.0.1:8080": true, "localhost:1": true, "[::1]:80": true,
 		"0.0.0.0:8080": false, ":8080": false, "192.168.1.5:8080": false, "nonsense": false} {
 		assert.Equal(t, want, IsLoopback(addr), addr)

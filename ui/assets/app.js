@@ -103,9 +103,14 @@ function render(parts) {
   if ("rules" in parts) renderRules();
   if ("events" in parts) renderEvents();
   if ("runs" in parts || "graph" in parts) renderRuns(!("graph" in parts));
-  if ("busy" in parts && parts.busy) status(parts.busy.replace("/api/", "") + " in progress", "busy");
+  if ("busy" in parts && parts.busy) status(busyText[parts.busy] || parts.busy, "busy");
   if ("error" in parts && parts.error) status(parts.error, "error");
 }
+
+const busyText = {
+  "/api/trace": "tracing requests", "/api/traffic": "sending traffic", "/api/scale": "scaling",
+  "/api/pod": "changing a pod", "/api/node": "changing a node", "/api/settings": "changing the NLB in place (up)",
+};
 
 function renderSettings() {
   const s = state.settings;
@@ -429,14 +434,14 @@ function renderObjects() {
   for (const p of o.pods.filter((p) => !app || p.owner === app.name)) {
     const s = p.terminating ? "Terminating" : p.phase !== "Running" ? p.phase : p.failing ? "failing (" + p.failing + ")" : p.ready ? "Ready" : "NotReady";
     const act = (action) => el("button", { "data-pod": p.name, "data-action": action, onclick: () => post("/api/pod", { name: p.name, action }, action + " pod " + p.name) }, action);
-    pods.append(el("tr", { "data-pod": p.name }, el("td", { title: p.ip }, p.name), el("td", {}, p.node || "–"), el("td", {}, s),
+    pods.append(el("tr", { "data-pod": p.name }, el("td", { class: "name", title: p.name + " " + p.ip }, p.name), el("td", {}, p.node || "–"), el("td", {}, s),
       el("td", {}, act("delete"), act("fail"), act("recover"))));
   }
   const nodes = document.getElementById("nodes");
   nodes.replaceChildren(el("tr", {}, el("th", {}, "node"), el("th", {}, "AZ"), el("th", {}, "state"), el("th", {}, "")));
   for (const n of o.nodes) {
     const act = (action) => el("button", { "data-node": n.name, "data-action": action, onclick: () => post("/api/node", { name: n.name, action }, action + " node " + n.name) }, action);
-    nodes.append(el("tr", { "data-node": n.name }, el("td", { title: n.nodeName }, n.name + " " + n.ip), el("td", {}, n.az),
+    nodes.append(el("tr", { "data-node": n.name }, el("td", { class: "name", title: n.nodeName }, n.name + " " + n.ip), el("td", {}, n.az),
       el("td", {}, n.stopped ? "stopped" : n.notReady ? "NotReady" : "Ready"), el("td", {}, act("stop"), act("start"))));
   }
   if (!token) for (const b of document.querySelectorAll("#controls button")) b.disabled = true;
