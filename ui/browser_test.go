@@ -186,7 +186,7 @@ func checkPaths(t *testing.T, b *browser, cluster string) []observe.TracedReques
 // The page of a running cluster in a real browser: the topology, ten traced
 // requests drawn hop by hop exactly as trace reports them, the switch to
 // instance mode and its node hop, the split view, and 10,000 requests.
-func TestUIBrowser(t *testing.T) {
+func TestUI_Browser(t *testing.T) {
 	path := chromium(t)
 	c := simtest.Up(t, simtest.TimeScale(10))
 	cluster := c.World.Cluster.Name
