@@ -107,7 +107,7 @@ func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
 // eval runs a JavaScript expression that returns JSON text and decodes it.
 func (b *browser) eval(js string, out any) {
 	b.t.Helper()
-	text, err := chromedp.Run(b.ctx, chromedp.Evaluate[string]("JSON.stringify(" + js + ")"))
+	text, err := chromedp.Run(b.ctx, chromedp.Evaluate[string]("JSON.stringify("+js+")"))
 	require.NoError(b.t, err, js)
 	require.NoError(b.t, json.Unmarshal([]byte(text), out), js)
 }
