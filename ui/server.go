@@ -32,8 +32,7 @@ type Config struct {
 	Cluster string
 	Backend Backend
 	// Addr is the address the server listens on (host:port): with a
-	// loopback host, requests must name a loopback host too, so that a web
-	// page cannot reach the server through a DNS name rebound to 127.0.0.1.
+	// loopback host, requests must name a loopback host too.
 	Addr string
 	// Token authorises changes; NewToken makes one per run.
 	Token string
@@ -44,9 +43,12 @@ type Config struct {
 
 // Server is the UI of one cluster.
 type Server struct {
-	cfg   Config
-	mux   *http.ServeMux
-	hosts map[string]bool // the Host headers accepted; nil accepts any
+	cfg Config
+	mux *http.ServeMux
+	// loopbackOnly accepts only requests that name a loopback host (any
+	// port, for SSH tunnels): a page cannot reach the server through a DNS
+	// name rebound to 127.0.0.1.
+	loopbackOnly bool
 
 	busy sync.Mutex // one change or run at a time
 	live *live
@@ -74,20 +76,21 @@ func IsLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// isLoopbackHost reports whether a Host header names a loopback host.
+func isLoopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	return IsLoopback(net.JoinHostPort(strings.Trim(host, "[]"), "0"))
+}
+
 // New makes the server of a cluster; Run starts its watcher.
 func New(cfg Config) *Server {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 500 * time.Millisecond
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), live: newLive(cfg.Backend)}
-	if _, port, err := net.SplitHostPort(cfg.Addr); err == nil && IsLoopback(cfg.Addr) {
-		s.hosts = map[string]bool{}
-		for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
-			s.hosts[h+":"+port] = true
-		}
-		host, _, _ := net.SplitHostPort(cfg.Addr)
-		s.hosts[net.JoinHostPort(host, port)] = true
-	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), live: newLive(cfg.Backend), loopbackOnly: IsLoopback(cfg.Addr)}
 	sub, _ := fs.Sub(assets, "assets")
 	files := http.FileServerFS(sub)
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -120,8 +123,8 @@ func (s *Server) Run(ctx context.Context) {
 
 // ServeHTTP answers one request: the Host check first, then the route.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.hosts != nil && !s.hosts[r.Host] {
-		writeError(w, http.StatusForbidden, fmt.Errorf("host %q is not this server's loopback address", r.Host))
+	if s.loopbackOnly && !isLoopbackHost(r.Host) {
+		writeError(w, http.StatusForbidden, fmt.Errorf("host %q is not a loopback address, and this server listens on loopback only", r.Host))
 		return
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
