@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/nlbsim/nlbsim/sim"
@@ -113,8 +114,18 @@ func (s *Server) handleTraffic(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.cfg.Backend.Traffic(r.Context(), w, sim.TrafficOptions{Requests: req.Requests, Concurrency: req.Concurrency,
-		From: w.Bastion.Name, To: sim.ToDNS})
+	opts := sim.TrafficOptions{Requests: req.Requests, Concurrency: req.Concurrency, From: w.Bastion.Name, To: sim.ToDNS}
+	var mu sync.Mutex
+	var last time.Time
+	opts.Progress = func(done, total int) { // at most four updates a second
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(last) >= 250*time.Millisecond || done == total {
+			last = time.Now()
+			s.live.setBusy(fmt.Sprintf("sending traffic: %d of %d requests", done, total))
+		}
+	}
+	return s.cfg.Backend.Traffic(r.Context(), w, opts)
 }
 
 // handleScale sets a Deployment's replicas (the first that is not an

@@ -169,7 +169,7 @@ func (s *Server) change(h func(r *http.Request) (any, error)) http.HandlerFunc {
 		}
 		defer s.busy.Unlock()
 		r.Body = http.MaxBytesReader(w, r.Body, 4096)
-		s.live.setBusy(r.URL.Path)
+		s.live.setBusy(busyText[r.URL.Path])
 		res, err := h(r)
 		s.live.setBusy("")
 		s.live.poke()
@@ -179,6 +179,12 @@ func (s *Server) change(h func(r *http.Request) (any, error)) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, res)
 	}
+}
+
+// busyText says what a change in progress does.
+var busyText = map[string]string{
+	"/api/trace": "tracing requests", "/api/traffic": "sending traffic", "/api/scale": "scaling",
+	"/api/pod": "changing a pod", "/api/node": "changing a node", "/api/settings": "changing the NLB in place (up)",
 }
 
 // statusOf maps the library's kinds of error to HTTP statuses.

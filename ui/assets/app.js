@@ -103,14 +103,10 @@ function render(parts) {
   if ("rules" in parts) renderRules();
   if ("events" in parts) renderEvents();
   if ("runs" in parts || "graph" in parts) renderRuns(!("graph" in parts));
-  if ("busy" in parts && parts.busy) status(busyText[parts.busy] || parts.busy, "busy");
+  if ("busy" in parts && parts.busy) status(parts.busy, "busy");
+  else if ("busy" in parts && document.getElementById("status").classList.contains("busy")) status("");
   if ("error" in parts && parts.error) status(parts.error, "error");
 }
-
-const busyText = {
-  "/api/trace": "tracing requests", "/api/traffic": "sending traffic", "/api/scale": "scaling",
-  "/api/pod": "changing a pod", "/api/node": "changing a node", "/api/settings": "changing the NLB in place (up)",
-};
 
 function renderSettings() {
   const s = state.settings;
