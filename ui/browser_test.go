@@ -283,6 +283,30 @@ func TestUI_Browser(t *testing.T) {
 	assert.LessOrEqual(t, counts.Paths, 10)
 	assert.Less(t, counts.Elements, 3000)
 	big.wait("back in ip mode", `document.body.dataset.mode === 'ip' && !document.getElementById('status').classList.contains('busy')`, 2*time.Minute)
+
+	// The controls: a failing pod's target turns unhealthy as the health
+	// checks fail, and healthy again once it recovers; scaling adds a pod.
+	var pod string
+	for _, p := range c.World.Pods {
+		if p.Node == "node-2" && p.Owner == "nginx-deployment" {
+			pod = p.Name
+		}
+	}
+	require.NotEmpty(t, pod)
+	target := `document.querySelector('#targets tr[data-target="192.168.2.206:7777"]')`
+	big.wait("three healthy pod targets", `document.querySelectorAll('#targets tr[data-state="healthy"]').length === 3`, time.Minute)
+	big.do(chromedp.Click(chromedp.CSS(`#pods button[data-action="fail"][data-pod="` + pod + `"]`)))
+	big.wait("the failing pod's target unhealthy", target+`.dataset.state === 'unhealthy' &&
+		document.querySelectorAll('#topology .edge.unhealthy').length === 1 &&
+		document.querySelector('#topology .vertex[data-host="`+pod+`"]').classList.contains('down')`, time.Minute)
+	var reason string
+	big.eval(target+`.lastChild.textContent`, &reason)
+	assert.Equal(t, "Target.FailedHealthChecks", reason)
+	big.do(chromedp.Click(chromedp.CSS(`#pods button[data-action="recover"][data-pod="` + pod + `"]`)))
+	big.wait("the recovered pod's target healthy", target+`.dataset.state === 'healthy'`, time.Minute)
+	big.do(chromedp.SetValue(chromedp.CSS("#replicas"), "4"), chromedp.Click(chromedp.CSS("#scale")))
+	big.wait("four pods", `document.querySelectorAll('#pods tr[data-pod]').length === 4 &&
+		document.querySelectorAll('#topology .vertex.k8sPod').length === 6`, time.Minute)
 }
 
 // checkLayout asserts that the page fits the window's width and that the

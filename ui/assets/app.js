@@ -60,8 +60,9 @@ async function post(path, body, what) {
 
 function wireControls() {
   document.getElementById("send10").addEventListener("click", async () => {
+    // The run comes back over the stream, like runs started from the CLI.
     const report = await post("/api/trace", { requests: 10 }, "sending 10 requests");
-    if (report) { status("10 requests traced"); drawTrace(report, state.settings && state.settings.mode, true); }
+    if (report) status("10 requests traced");
   });
   document.getElementById("run-traffic").addEventListener("click", () => {
     const n = Number(document.getElementById("traffic-n").value);
