@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -47,7 +48,23 @@ type proxySource interface {
 }
 
 // proxySourceFor picks the source for a world's kube-proxy mode.
-func proxySourceFor(*topology.World) proxySource { return iptablesSource{} }
+func proxySourceFor(w *topology.World) proxySource {
+	switch mode := w.Cluster.KubeProxy.Mode; mode {
+	case "", "iptables":
+		return iptablesSource{}
+	default:
+		return unshownSource(mode)
+	}
+}
+
+// unshownSource is a kube-proxy mode the page cannot show yet.
+type unshownSource string
+
+func (m unshownSource) mode() string { return string(m) }
+
+func (m unshownSource) serviceRules(Backend, *topology.World, string) ([]ServiceRules, error) {
+	return nil, fmt.Errorf("kube-proxy's %s mode: its rules are not shown yet", string(m))
+}
 
 // readNodeRules reads every node's Service rules; a node that cannot be
 // read (stopped, gone) carries its error.

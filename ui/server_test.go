@@ -250,6 +250,14 @@ func TestUIRules(t *testing.T) {
 	for _, e := range svc.Endpoints {
 		assert.InDelta(t, 1.0/3, e.Share, 1e-9, e.Chain)
 	}
+
+	// A mode without a source says so per node.
+	w := *f.world
+	w.Cluster.KubeProxy.Mode = "nftables"
+	rules = readNodeRules(f, &w)
+	assert.Equal(t, "nftables", rules[0].ProxyMode)
+	assert.Equal(t, "kube-proxy's nftables mode: its rules are not shown yet", rules[0].Error)
+	assert.Empty(t, rules[0].Services)
 }
 
 // The stream sends the whole state first, then what changes: a target

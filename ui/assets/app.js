@@ -427,31 +427,34 @@ function renderObjects() {
   const app = o.deployments.find((d) => !d.addon);
   if (app && document.activeElement !== document.getElementById("replicas")) document.getElementById("replicas").value = app.replicas;
   const pods = document.getElementById("pods");
-  pods.replaceChildren(el("tr", {}, el("th", {}, "pod"), el("th", {}, "node"), el("th", {}, "state"), el("th", {}, "")));
+  pods.replaceChildren(el("tr", {}, el("th", {}, "pod"), el("th", {}, "state"), el("th", {}, "")));
   for (const p of o.pods.filter((p) => !app || p.owner === app.name)) {
     const s = p.terminating ? "Terminating" : p.phase !== "Running" ? p.phase : p.failing ? "failing (" + p.failing + ")" : p.ready ? "Ready" : "NotReady";
     const act = (action) => el("button", { "data-pod": p.name, "data-action": action, onclick: () => post("/api/pod", { name: p.name, action }, action + " pod " + p.name) }, action);
-    pods.append(el("tr", { "data-pod": p.name }, el("td", { class: "name", title: p.name + " " + p.ip }, p.name), el("td", {}, p.node || "–"), el("td", {}, s),
+    pods.append(el("tr", { "data-pod": p.name }, el("td", { class: "name", title: `${p.name} ${p.ip} on ${p.node || "no node"}` }, p.name), el("td", {}, s),
       el("td", {}, act("delete"), act("fail"), act("recover"))));
   }
   const nodes = document.getElementById("nodes");
   nodes.replaceChildren(el("tr", {}, el("th", {}, "node"), el("th", {}, "AZ"), el("th", {}, "state"), el("th", {}, "")));
   for (const n of o.nodes) {
     const act = (action) => el("button", { "data-node": n.name, "data-action": action, onclick: () => post("/api/node", { name: n.name, action }, action + " node " + n.name) }, action);
-    nodes.append(el("tr", { "data-node": n.name }, el("td", { class: "name", title: n.nodeName }, n.name + " " + n.ip), el("td", {}, n.az),
+    nodes.append(el("tr", { "data-node": n.name }, el("td", { class: "name", title: n.nodeName }, n.name + " " + n.ip), el("td", { title: n.az }, shortAZ(n.az)),
       el("td", {}, n.stopped ? "stopped" : n.notReady ? "NotReady" : "Ready"), el("td", {}, act("stop"), act("start"))));
   }
   if (!token) for (const b of document.querySelectorAll("#controls button")) b.disabled = true;
 }
+
+// shortAZ is an AZ's letter with its region's number: ap-northeast-2a → 2a.
+const shortAZ = (az) => (az || "").replace(/^.*-/, "");
 
 function renderTargets() {
   const t = document.getElementById("targets");
   t.replaceChildren(el("tr", {}, el("th", {}, "target"), el("th", {}, "AZ"), el("th", {}, "state"), el("th", {}, "reason")));
   for (const x of state.targets || []) {
     t.append(el("tr", { "data-target": x.ip + ":" + x.port, "data-state": x.state },
-      el("td", { title: x.targetGroup }, x.ip + ":" + x.port), el("td", {}, x.az),
+      el("td", { title: x.targetGroup }, x.ip + ":" + x.port), el("td", { title: x.az }, shortAZ(x.az)),
       el("td", { class: "state-" + (x.state || "").split(".")[0] }, x.state || "registered"),
-      el("td", { title: x.description || "" }, x.reason || "")));
+      el("td", { class: "reason", title: x.description || "" }, x.reason || "")));
   }
 }
 
