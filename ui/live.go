@@ -101,6 +101,7 @@ type live struct {
 	parts      map[string]json.RawMessage
 	events     []sim.Event
 	runs       Runs
+	created    time.Time // the world's, to notice a cluster built anew
 	eventsOff  int64
 	runsOff    int64
 	worldJSON  []byte
@@ -182,6 +183,10 @@ func (l *live) refresh(withRules bool) {
 	l.mu.Lock()
 	worldChanged, targetsChanged := !bytes.Equal(wj, l.worldJSON), !bytes.Equal(tj, l.targetJSON)
 	l.worldJSON, l.targetJSON = wj, tj
+	if !w.Created.Equal(l.created) { // a new cluster of that name: new logs
+		l.created, l.eventsOff, l.runsOff, l.events = w.Created, 0, 0, nil
+		l.runs = Runs{Recent: []sim.Run{}, LastByMode: map[string]map[string]sim.Run{}}
+	}
 	eventsOff, runsOff := l.eventsOff, l.runsOff
 	l.mu.Unlock()
 	if worldChanged {

@@ -169,6 +169,11 @@ func (s *Server) change(h func(r *http.Request) (any, error)) http.HandlerFunc {
 		}
 		defer s.busy.Unlock()
 		r.Body = http.MaxBytesReader(w, r.Body, 4096)
+		// A change goes to its end even when the page goes away: a
+		// half-done change would only be rolled back.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), changeTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 		s.live.setBusy(busyText[r.URL.Path])
 		res, err := h(r)
 		s.live.setBusy("")
@@ -180,6 +185,9 @@ func (s *Server) change(h func(r *http.Request) (any, error)) http.HandlerFunc {
 		writeJSON(w, http.StatusOK, res)
 	}
 }
+
+// changeTimeout bounds one change or run (20,000 requests included).
+const changeTimeout = 10 * time.Minute
 
 // busyText says what a change in progress does.
 var busyText = map[string]string{

@@ -326,3 +326,26 @@ func TestUIIsLoopback(t *testing.T) {
 	assert.NotEqual(t, NewToken(), NewToken())
 	assert.Equal(t, "http://127.0.0.1:8080/?token="+testToken, newTestServer(newFake()).URL(testAddr))
 }
+
+// A cluster built anew under the same name starts new logs: the page
+// forgets the old events and runs.
+func TestUINewClusterNewLogs(t *testing.T) {
+	f := newFake()
+	f.Trace(context.Background(), f.world, sim.TrafficOptions{Requests: 1})
+	l := newLive(f)
+	l.refresh(false)
+	require.Len(t, l.events, 1)
+	require.Len(t, l.runs.Recent, 1)
+
+	f.mu.Lock()
+	w := *f.world
+	w.Created = w.Created.Add(time.Hour)
+	f.world = &w
+	f.events = []sim.Event{{Reason: "Started"}}
+	f.runs = nil
+	f.mu.Unlock()
+	l.refresh(false)
+	require.Len(t, l.events, 1)
+	assert.Equal(t, "Started", l.events[0].Reason)
+	assert.Empty(t, l.runs.Recent)
+}
