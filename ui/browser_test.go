@@ -217,7 +217,7 @@ func TestUI_Browser(t *testing.T) {
 	// Ten requests, ip mode: bastion → NLB node → (the pod's node) → pod.
 	b.do(chromedp.Click(chromedp.CSS("#send10")))
 	b.wait("ten paths", `document.querySelectorAll('#trace-layer .trace-path').length === 10`, time.Minute)
-	b.wait("the packet moving", `document.querySelector('#trace-layer .packet') !== null`, 10*time.Second)
+	b.wait("the packet moving", `Number(document.querySelector('#trace-layer .packet')?.getAttribute('cx')) > 0`, 10*time.Second)
 	for _, req := range checkPaths(t, b, cluster) {
 		assert.Equal(t, "bastion", req.Hops[0].Host)
 		assert.True(t, strings.HasPrefix(req.Hops[1].Host, "nlb-"), "request %d: %v", req.ID, req.Hops)
@@ -258,7 +258,7 @@ func TestUI_Browser(t *testing.T) {
 	big.wait("the last trace", `document.querySelectorAll('#trace-layer .trace-path').length === 10`, 30*time.Second)
 	checkLayout(t, big)
 	big.do(chromedp.Click(chromedp.CSS("#send10")))
-	big.wait("the animation", `document.querySelector('#trace-layer .packet') !== null`, time.Minute)
+	big.wait("the animation", `Number(document.querySelector('#trace-layer .packet')?.getAttribute('cx')) > 0`, time.Minute)
 	time.Sleep(1500 * time.Millisecond)
 	if os.Getenv(UpdateDocsEnv) == "1" {
 		require.NoError(t, big.screenshot("../docs/ui.png"))

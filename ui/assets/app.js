@@ -126,7 +126,7 @@ function renderSettings() {
 // Columns of an AZ's lane: client, NLB node, worker nodes with their pods,
 // control-plane ENIs and targets whose host is gone.
 const COL = { clientHost: 16, vpcRouter: 16, nlbNode: 226, k8sNode: 470, eksENI: 830, goneTarget: 830 };
-const VW = 190, VH = 38, PODH = 34, NODEW = 320;
+const VW = 190, VH = 38, PODH = 34, NODEW = 320, viewWidth = 1040;
 
 function renderGraph() {
   const g = state.graph;
@@ -197,7 +197,7 @@ function renderGraph() {
     svg("text", { x: 12, y: top + 14, class: "glabel" }, gz).textContent = az.label;
     y = bottom + 12;
   }
-  root.setAttribute("viewBox", `0 0 1040 ${y}`);
+  root.setAttribute("viewBox", `0 0 ${viewWidth} ${y}`);
 
   for (const e of g.edges) drawEdge(edgeLayer, e);
 }
@@ -275,17 +275,20 @@ function animateTrace(report) {
   const start = performance.now();
   const rows = document.querySelectorAll("#paths .path-row");
   const tick = (now) => {
-    const k = Math.floor((now - start) / perStep);
+    const elapsed = Math.max(0, now - start); // a frame's time can precede start
+    const k = Math.floor(elapsed / perStep);
     if (k >= steps.length) { dot.remove(); label.remove(); setActive(null); animation = null; return; }
-    const s = steps[k], t = ((now - start) % perStep) / perStep;
+    const s = steps[k], t = (elapsed % perStep) / perStep;
     const a = center(boxOf(s.from.host)), b = center(boxOf(s.to.host));
     const x = a.x + (b.x - a.x) * t, y = a.y + (b.y - a.y) * t;
     dot.setAttribute("cx", x); dot.setAttribute("cy", y);
     const hop = s.to;
     labelText.textContent = `#${s.req.id} ${hop.host}: ${hop.src} → ${hop.dst}` + (hop.nat ? ` (${hop.nat.kind})` : "");
-    labelText.setAttribute("x", b.x + 6); labelText.setAttribute("y", b.y - 22);
-    labelBox.setAttribute("x", b.x); labelBox.setAttribute("y", b.y - 35);
-    labelBox.setAttribute("width", labelText.getComputedTextLength() + 12);
+    const width = labelText.getComputedTextLength() + 12;
+    const lx = Math.max(0, Math.min(b.x, viewWidth - width)); // inside the picture
+    labelText.setAttribute("x", lx + 6); labelText.setAttribute("y", b.y - 22);
+    labelBox.setAttribute("x", lx); labelBox.setAttribute("y", b.y - 35);
+    labelBox.setAttribute("width", width);
     setActive(s.req.id, s.to.host, rows);
     animation.frame = requestAnimationFrame(tick);
   };
