@@ -18,6 +18,9 @@ type Backend interface {
 	Runs(offset int64) ([]sim.Run, int64, error)
 	// SaveRules returns a host's live iptables-save text with counters.
 	SaveRules(w *topology.World, host string) (string, error)
+	// NeedsRoot reports that reading the kernel (rules) would fail for
+	// want of root.
+	NeedsRoot() bool
 	Do(ctx context.Context, a sim.Action) error
 	// Up changes the running cluster in place to spec (`up --mode …`).
 	Up(ctx context.Context, spec topology.Spec) error
@@ -44,13 +47,22 @@ func (b SimBackend) Runs(offset int64) ([]sim.Run, int64, error) {
 	return sim.ReadRuns(b.Cluster, offset)
 }
 
+// NeedsRoot reports whether this process lacks root.
+func (b SimBackend) NeedsRoot() bool { return sim.RequireRoot() != nil }
+
 // SaveRules reads a host's iptables-save text.
 func (b SimBackend) SaveRules(w *topology.World, host string) (string, error) {
 	return sim.SaveRules(w, host)
 }
 
-// Do asks the supervisor to carry out an action.
-func (b SimBackend) Do(ctx context.Context, a sim.Action) error { return sim.Do(ctx, b.Cluster, a) }
+// Do asks the supervisor to carry out an action, as root (as the CLI's
+// commands do).
+func (b SimBackend) Do(ctx context.Context, a sim.Action) error {
+	if err := sim.RequireRoot(); err != nil {
+		return err
+	}
+	return sim.Do(ctx, b.Cluster, a)
+}
 
 // Up changes the running cluster in place.
 func (b SimBackend) Up(ctx context.Context, spec topology.Spec) error {
@@ -58,12 +70,18 @@ func (b SimBackend) Up(ctx context.Context, spec topology.Spec) error {
 	return err
 }
 
-// Trace traces requests (and records the run).
+// Trace traces requests (and records the run), as root.
 func (b SimBackend) Trace(ctx context.Context, w *topology.World, opts sim.TrafficOptions) (*sim.TraceReport, error) {
+	if err := sim.RequireRoot(); err != nil {
+		return nil, err
+	}
 	return sim.Trace(ctx, w, opts)
 }
 
-// Traffic sends traffic (and records the run).
+// Traffic sends traffic (and records the run), as root.
 func (b SimBackend) Traffic(ctx context.Context, w *topology.World, opts sim.TrafficOptions) (*sim.TrafficReport, error) {
+	if err := sim.RequireRoot(); err != nil {
+		return nil, err
+	}
 	return sim.Traffic(ctx, w, opts)
 }

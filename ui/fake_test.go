@@ -79,6 +79,8 @@ func (f *fakeBackend) SaveRules(w *topology.World, host string) (string, error) 
 	return svcJump.ReplaceAllString(rs.RestoreText(), "[5:300] $1"), nil
 }
 
+func (f *fakeBackend) NeedsRoot() bool { return false }
+
 func (f *fakeBackend) Do(ctx context.Context, a sim.Action) error {
 	if f.block != nil {
 		f.entered <- struct{}{}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -90,6 +91,9 @@ type iptablesSource struct{}
 func (iptablesSource) mode() string { return "iptables" }
 
 func (iptablesSource) serviceRules(b Backend, w *topology.World, node string) ([]ServiceRules, error) {
+	if b.NeedsRoot() {
+		return nil, errors.New("reading a node's rules needs root (run nlbsim ui with sudo)")
+	}
 	text, err := b.SaveRules(w, node)
 	if err != nil {
 		return nil, err

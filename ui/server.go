@@ -178,6 +178,9 @@ func (s *Server) change(h func(r *http.Request) (any, error)) http.HandlerFunc {
 		res, err := h(r)
 		s.live.setBusy("")
 		s.live.poke()
+		if errors.Is(err, sim.ErrNeedsRoot) {
+			err = fmt.Errorf("%w (run nlbsim ui with sudo)", err)
+		}
 		if err != nil {
 			writeError(w, statusOf(err), err)
 			return
@@ -208,6 +211,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, sim.ErrBusy):
 		return http.StatusConflict
+	case errors.Is(err, sim.ErrNeedsRoot):
+		return http.StatusForbidden
 	case errors.Is(err, sim.ErrNoCluster), errors.Is(err, sim.ErrNotRunning):
 		return http.StatusServiceUnavailable
 	}

@@ -151,12 +151,17 @@ func TestUIErrorsFromTheCluster(t *testing.T) {
 		sim.ErrBusy:                           409,
 		sim.ErrNotRunning:                     503,
 		errors.New("iptables-restore failed"): 500,
+		sim.ErrNeedsRoot:                      403,
 	} {
 		f := newFake()
 		f.doErr = err
 		code, out := call(newTestServer(f), "POST", "/api/pod", `{"name": "pod-2", "action": "recover"}`)
 		assert.Equal(t, status, code, "%v", err)
-		assert.Equal(t, err.Error(), out["error"])
+		want := err.Error()
+		if err == sim.ErrNeedsRoot {
+			want += " (run nlbsim ui with sudo)"
+		}
+		assert.Equal(t, want, out["error"])
 	}
 }
 
