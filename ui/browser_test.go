@@ -285,7 +285,8 @@ func TestUI_Browser(t *testing.T) {
 	big.wait("back in ip mode", `document.body.dataset.mode === 'ip' && !document.getElementById('status').classList.contains('busy')`, 2*time.Minute)
 
 	// The controls: a failing pod's target turns unhealthy as the health
-	// checks fail, and healthy again once it recovers; scaling adds a pod.
+	// checks fail, and healthy again once it recovers; cross-zone; scaling
+	// adds a pod.
 	var pod string
 	for _, p := range c.World.Pods {
 		if p.Node == "node-2" && p.Owner == "nginx-deployment" {
@@ -304,6 +305,14 @@ func TestUI_Browser(t *testing.T) {
 	assert.Equal(t, "Target.FailedHealthChecks", reason)
 	big.do(chromedp.Click(chromedp.CSS(`#pods button[data-action="recover"][data-pod="` + pod + `"]`)))
 	big.wait("the recovered pod's target healthy", target+`.dataset.state === 'healthy'`, time.Minute)
+
+	// Cross-zone load balancing on: every NLB node reaches every target.
+	// (Before scaling: like up --cross-zone, an in-place change refuses a
+	// Deployment scaled away from the spec.)
+	big.do(chromedp.Click(chromedp.CSS("#cross-zone")))
+	big.wait("cross-zone on", `document.getElementById('graph-title').textContent.includes('cross-zone on') &&
+		document.getElementById('cross-zone').checked`, 2*time.Minute)
+	big.wait("nine healthy edges", `document.querySelectorAll('#topology .edge.healthy').length === 9`, time.Minute)
 	big.do(chromedp.SetValue(chromedp.CSS("#replicas"), "4"), chromedp.Click(chromedp.CSS("#scale")))
 	big.wait("four pods", `document.querySelectorAll('#pods tr[data-pod]').length === 4 &&
 		document.querySelectorAll('#topology .vertex.k8sPod').length === 6`, time.Minute)

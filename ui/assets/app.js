@@ -72,13 +72,15 @@ function wireControls() {
     const n = Number(document.getElementById("replicas").value);
     post("/api/scale", { replicas: n }, "scaling to " + n);
   });
+  // A refused settings change puts the switches back as the cluster has them.
+  const settings = async (body, what) => { if (!(await post("/api/settings", body, what)) && state.settings) renderSettings(); };
   for (const b of document.querySelectorAll("button.mode")) {
-    b.addEventListener("click", () => post("/api/settings", { mode: b.dataset.mode }, "switching to " + b.dataset.mode + " mode"));
+    b.addEventListener("click", () => settings({ mode: b.dataset.mode }, "switching to " + b.dataset.mode + " mode"));
   }
   document.getElementById("cross-zone").addEventListener("change", (e) =>
-    post("/api/settings", { crossZone: e.target.checked }, "cross-zone " + (e.target.checked ? "on" : "off")));
+    settings({ crossZone: e.target.checked }, "cross-zone " + (e.target.checked ? "on" : "off")));
   document.getElementById("preserve-ip").addEventListener("change", (e) =>
-    post("/api/settings", { preserveClientIP: e.target.checked }, "client IP preservation " + (e.target.checked ? "on" : "off")));
+    settings({ preserveClientIP: e.target.checked }, "client IP preservation " + (e.target.checked ? "on" : "off")));
   if (!token) {
     for (const c of document.querySelectorAll("#controls button, #controls input, header button, header input")) c.disabled = true;
     status("read-only: open the URL that nlbsim ui printed (with its token) to change the cluster");
