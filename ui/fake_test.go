@@ -67,7 +67,7 @@ func (f *fakeBackend) Runs(offset int64) ([]sim.Run, int64, error) {
 	return f.runs[offset:], int64(len(f.runs)), nil
 }
 
-var svcJump = regexp.MustCompile(`(?m)^(-A KUBE-SVC-\S+ .*)$`)
+var svcJump = regexp.MustCompile(`(?m)^(-A KUBE-SV[CL]-\S+ .*)$`)
 
 // SaveRules returns the rules nlbsim writes, with each Service chain's
 // jumps counted 5 times, as iptables-save -c prints them.

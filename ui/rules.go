@@ -102,7 +102,8 @@ func (iptablesSource) serviceRules(b Backend, w *topology.World, node string) ([
 }
 
 // parseServiceRules finds each load-balanced Service port's KUBE-SVC chain
-// in an iptables-save dump and reads its jumps to KUBE-SEP chains.
+// (and KUBE-SVL, with externalTrafficPolicy Local) in an iptables-save dump
+// and reads its jumps to KUBE-SEP chains.
 func parseServiceRules(w *topology.World, text string) ([]ServiceRules, error) {
 	dump, err := ruleset.Parse(strings.NewReader(text))
 	if err != nil {
@@ -112,26 +113,33 @@ func parseServiceRules(w *topology.World, text string) ([]ServiceRules, error) {
 	natTable := dump.Table("nat")
 	for _, svc := range loadBalanced(w) {
 		for _, port := range svc.Ports {
-			name := nat.ServicePortName(svc, port)
-			sr := ServiceRules{Service: svc.Key() + ":" + strconv.Itoa(port.Port),
-				Chain: nat.ServiceChainName(name, strings.ToLower(port.Protocol)), Endpoints: []EndpointRule{}}
-			var chain *ruleset.Chain
-			if natTable != nil {
-				chain = natTable.Chain(sr.Chain)
+			name := svc.Key() + ":" + strconv.Itoa(port.Port)
+			cluster := nat.ServiceChainName(nat.ServicePortName(svc, port), port.Protocol)
+			out = append(out, ServiceRules{Service: name, Chain: cluster, Endpoints: chainEndpoints(natTable, cluster)})
+			// externalTrafficPolicy Local: what arrives from outside takes
+			// the node's own endpoints, in the KUBE-SVL chain.
+			local := "KUBE-SVL-" + strings.TrimPrefix(cluster, "KUBE-SVC-")
+			if natTable != nil && natTable.Chain(local) != nil {
+				out = append(out, ServiceRules{Service: name + " (external, local endpoints)", Chain: local, Endpoints: chainEndpoints(natTable, local)})
 			}
-			if chain != nil {
-				sr.Endpoints = endpointRules(natTable, chain)
-			}
-			out = append(out, sr)
 		}
 	}
 	return out, nil
 }
 
+// chainEndpoints reads a Service chain's endpoints; none when the node
+// has no such chain.
+func chainEndpoints(t *ruleset.Table, name string) []EndpointRule {
+	if t == nil || t.Chain(name) == nil {
+		return []EndpointRule{}
+	}
+	return endpointRules(t, t.Chain(name))
+}
+
 // endpointRules reads a Service chain's jumps to endpoint chains: the
 // share of each is its probability times what the rules before it left.
 func endpointRules(t *ruleset.Table, chain *ruleset.Chain) []EndpointRule {
-	var eps []EndpointRule
+	eps := []EndpointRule{}
 	left := 1.0
 	for _, r := range chain.Rules {
 		if r.Target == nil || !strings.HasPrefix(r.Target.Name, "KUBE-SEP-") {

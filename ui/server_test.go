@@ -256,6 +256,18 @@ func TestUIRules(t *testing.T) {
 		assert.InDelta(t, 1.0/3, e.Share, 1e-9, e.Chain)
 	}
 
+	// externalTrafficPolicy Local: the node's own endpoints too.
+	spec := topology.DefaultSpec()
+	spec.Mode, spec.ExternalTrafficPolicy = topology.TargetInstance, topology.PolicyLocal
+	local, err := topology.Build(spec)
+	require.NoError(t, err)
+	rules = readNodeRules(f, local)
+	require.Len(t, rules[1].Services, 2)
+	svl := rules[1].Services[1]
+	assert.Equal(t, "default/nginx-nlb-service:7777 (external, local endpoints)", svl.Service)
+	assert.Equal(t, "KUBE-SVL-VDXCGHLC7LJVQSZ7", svl.Chain)
+	assert.Equal(t, []EndpointRule{{Chain: "KUBE-SEP-KZTINFDZQREWAZ5M", Endpoint: "192.168.2.206:7777", Probability: 1, Share: 1, Packets: 5}}, svl.Endpoints)
+
 	// A mode without a source says so per node.
 	w := *f.world
 	w.Cluster.KubeProxy.Mode = "nftables"
