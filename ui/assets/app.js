@@ -99,13 +99,15 @@ function connect() {
 }
 
 function render(parts) {
+  // The picture shows the objects' state too (a stopped node, a failing pod).
+  const redraw = state.graph && ("graph" in parts || "objects" in parts);
   if ("settings" in parts) renderSettings();
-  if ("graph" in parts) renderGraph();
+  if (redraw) renderGraph();
   if ("objects" in parts || "settings" in parts) renderObjects();
   if ("targets" in parts) renderTargets();
   if ("rules" in parts) renderRules();
   if ("events" in parts) renderEvents();
-  if ("runs" in parts || "graph" in parts) renderRuns(!("graph" in parts));
+  if ("runs" in parts || redraw) renderRuns(!redraw);
   if ("busy" in parts && parts.busy) status(parts.busy, "busy");
   else if ("busy" in parts && document.getElementById("status").classList.contains("busy")) status("");
   if ("error" in parts && parts.error) status(parts.error, "error");
@@ -234,6 +236,7 @@ function boxOf(host) { return layout.byHost[host]; }
 // hosts its hops name, exactly as the report gives them, and animates them
 // one after another, hop by hop, with the addresses at each hop.
 function drawTrace(report, mode, animate) {
+  if (animation) { cancelAnimationFrame(animation.frame); animation = null; }
   const layer = document.getElementById("trace-layer");
   layer.replaceChildren();
   const list = document.getElementById("paths");
@@ -262,7 +265,6 @@ function drawTrace(report, mode, animate) {
 // animateTrace moves a packet along each request's hops in turn, showing
 // the addresses the packet had as it left each hop.
 function animateTrace(report) {
-  if (animation) cancelAnimationFrame(animation.frame);
   const layer = document.getElementById("trace-layer");
   const dot = svg("circle", { r: 7, class: "packet" }, layer);
   const label = svg("g", { class: "hop-label" }, layer);
@@ -383,8 +385,6 @@ function drawFlows(r) {
     const rect = svg("rect", { x: box.x + box.w - w - 2, y: box.y + 2, width: w, height: 13, rx: 6 }, g);
     g.insertBefore(rect, t);
   };
-  const hostByIP = {};
-  for (const [host] of Object.entries(layout.byHost)) hostByIP[host] = host;
   const nlbByIP = {};
   for (const v of allVertices(state.graph.vpc)) {
     if (v.kind === "nlbNode") nlbByIP[v.lines[1]] = v.host;
