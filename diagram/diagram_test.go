@@ -425,3 +425,32 @@ func TestMermaidParses(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 }
+
+// Model gives the same picture as data, each host's vertex carrying its
+// name, so that a browser can place trace hops on it.
+func TestModelNamesHosts(t *testing.T) {
+	w, err := topology.Build(topology.DefaultSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := Model(w, nil)
+	hosts := map[string]string{}
+	var walk func(Group)
+	walk = func(grp Group) {
+		for _, v := range grp.Vertices {
+			hosts[v.Host] = v.Kind
+		}
+		for _, sub := range grp.Groups {
+			walk(sub)
+		}
+	}
+	walk(g.VPC)
+	for host, kind := range map[string]string{"bastion": "clientHost", "nlb-a": "nlbNode", "node-2": "k8sNode", w.Pods[0].Name: "k8sPod"} {
+		if hosts[host] != kind {
+			t.Errorf("host %s: kind %q, want %q", host, hosts[host], kind)
+		}
+	}
+	if len(g.Edges) == 0 {
+		t.Error("no edges")
+	}
+}

@@ -66,6 +66,7 @@ const (
 
 type vertex struct {
 	id    string
+	host  string   // the host it stands for, as trace and exec name it
 	lines []string // the label, one entry per line
 	kind  kind
 }
@@ -102,6 +103,7 @@ func build(w *topology.World, targets []topology.TargetHealth) *graph {
 
 	vertexOf := map[string]*vertex{} // host name → vertex
 	add := func(grp *group, host string, v *vertex) {
+		v.host = host
 		grp.vertices = append(grp.vertices, v)
 		vertexOf[host] = v
 	}

@@ -27,6 +27,12 @@ fi
 if command -v shellcheck >/dev/null; then
 	shellcheck -x scripts/provision.sh scripts/test.sh scripts/conformance.sh scripts/lab/*.sh scripts/lab/lib.bash
 fi
+# The UI's browser test (ui/browser_test.go) drives headless Chromium: a
+# test dependency, installed here rather than by provision.sh.
+if ! command -v chromium >/dev/null; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }
+fi
 # Kernel tests build namespaces with fixed VPC addresses per cluster; one
 # package at a time keeps the machine's two cores for them. The live world
 # (the supervisor in process: the living cluster, the NLB, DNS, traffic)

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/nlbsim/nlbsim/nat"
 	"github.com/nlbsim/nlbsim/sim/internal/control"
@@ -113,17 +114,27 @@ func Do(ctx context.Context, cluster string, a Action) error {
 }
 
 // Traffic sends traffic from a host of a running world: see observe.Traffic.
+// The report is also recorded in the cluster's state (ReadRuns).
 func Traffic(ctx context.Context, w *topology.World, opts TrafficOptions) (*TrafficReport, error) {
 	backend, err := Backend()
 	if err != nil {
 		return nil, err
 	}
-	return observe.Traffic(ctx, w, backend, opts)
+	r, err := observe.Traffic(ctx, w, backend, opts)
+	if err == nil {
+		recordRun(w, Run{Time: time.Now().UTC(), Kind: RunTraffic, Traffic: r})
+	}
+	return r, err
 }
 
 // Trace traces requests from a host of a running world: see observe.Trace.
+// The report is also recorded in the cluster's state (ReadRuns).
 func Trace(ctx context.Context, w *topology.World, opts TrafficOptions) (*TraceReport, error) {
-	return observe.Trace(ctx, w, opts)
+	r, err := observe.Trace(ctx, w, opts)
+	if err == nil {
+		recordRun(w, Run{Time: time.Now().UTC(), Kind: RunTrace, Trace: r})
+	}
+	return r, err
 }
 
 // SaveRules returns a host's live iptables-save text, counters included.
