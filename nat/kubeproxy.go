@@ -137,6 +137,12 @@ func servicePortsOf(w *topology.World) ([]servicePort, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
+		// Upstream lists Services in map order; nlbsim sorts them, with a
+		// big world's probe Service last, where the first packet's walk
+		// through KUBE-SERVICES is longest.
+		if pa, pb := a.svc.Key() == w.ProbeService, b.svc.Key() == w.ProbeService; pa != pb {
+			return pb
+		}
 		if a.svc.Namespace != b.svc.Namespace {
 			return a.svc.Namespace < b.svc.Namespace
 		}

@@ -34,6 +34,12 @@ func needsRebuild(old, new topology.Spec) []string {
 	if old.InstanceType != new.InstanceType {
 		fields = append(fields, "InstanceType")
 	}
+	if old.Services != new.Services {
+		fields = append(fields, "Services")
+	}
+	if old.EndpointsPerService != new.EndpointsPerService {
+		fields = append(fields, "EndpointsPerService")
+	}
 	return fields
 }
 

@@ -32,7 +32,7 @@ func (e *LeftoverError) Error() string {
 // named Spec fields need a new cluster. It is bad input.
 type RebuildError struct {
 	Cluster string
-	Fields  []string // of topology.Spec: Nodes, Replicas, Minimal, InstanceType
+	Fields  []string // of topology.Spec: Nodes, Replicas, Minimal, InstanceType, Services, EndpointsPerService
 }
 
 func (e *RebuildError) Error() string {

@@ -150,6 +150,7 @@ func build(spec Spec) (*World, error) {
 	if err := w.schedule(alloc); err != nil {
 		return nil, err
 	}
+	w.addBenchServices(spec)
 	if err := w.addLoadBalancers(alloc, spec); err != nil {
 		if objs != nil {
 			return nil, objs.locate(err)

@@ -47,6 +47,12 @@ type Spec struct {
 	TimeScale             float64
 	Minimal               bool
 	InstanceType          string
+	// Services adds that many ClusterIP Services (namespace bench) with
+	// EndpointsPerService endpoints each (0: 10) at addresses that never
+	// answer: a big node ruleset for scale experiments, without a
+	// namespace per endpoint.
+	Services            int `json:",omitempty"`
+	EndpointsPerService int `json:",omitempty"`
 	// Manifests, when given, replace the walkthrough's Deployment and
 	// Service (the add-ons stay). Their text is kept so that the world
 	// rebuilds deterministically and the state records what was applied.
@@ -109,6 +115,12 @@ func (s Spec) Validate() error {
 	}
 	if !(s.TimeScale >= 1 && s.TimeScale <= 1e6) {
 		return Invalid("TimeScale", "%v is out of range (1–1000000)", s.TimeScale)
+	}
+	if s.Services < 0 || s.Services > MaxBenchServices {
+		return Invalid("Services", "%d is out of range (0–%d)", s.Services, MaxBenchServices)
+	}
+	if s.EndpointsPerService < 0 || s.EndpointsPerService > MaxBenchEndpoints {
+		return Invalid("EndpointsPerService", "%d is out of range (1–%d)", s.EndpointsPerService, MaxBenchEndpoints)
 	}
 	if _, ok := InstanceTypes[s.InstanceType]; !ok {
 		return Invalid("InstanceType", "unknown instance type %q (known: %s)", s.InstanceType, strings.Join(instanceTypeNames(), ", "))

@@ -21,6 +21,9 @@ type World struct {
 	LoadBalancers   []NLB          `json:"loadBalancers"`
 	Created         time.Time      `json:"created"`
 	NextAddress     map[string]int `json:"nextAddress"`
+	// ProbeService ("namespace/name") is the Service kube-proxy's
+	// KUBE-SERVICES lists last in a big world (Spec.Services).
+	ProbeService string `json:"probeService,omitempty"`
 	// Warnings are what building the world found questionable but valid
 	// (a Service selecting no pod, an ignored kind); they are not saved.
 	Warnings []string `json:"-"`

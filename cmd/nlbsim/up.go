@@ -21,6 +21,7 @@ type upFlags struct {
 	timeScale             float64
 	minimal, retain, fg   bool
 	instanceType          string
+	services, endpoints   int
 	files                 []string
 	pauseAt               string // hidden: interruption tests pause a first up before this step
 }
@@ -89,6 +90,8 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 			set("time-scale", func() { spec.TimeScale = f.timeScale })
 			set("minimal", func() { spec.Minimal = f.minimal })
 			set("instance-type", func() { spec.InstanceType = f.instanceType })
+			set("services", func() { spec.Services = f.services })
+			set("endpoints-per-service", func() { spec.EndpointsPerService = f.endpoints })
 			setModeFlags(fl, f, &spec)
 			if fl.Changed("replicas") && (len(f.files) > 0 || len(spec.Manifests) > 0) {
 				return usagef("--replicas sets the walkthrough's nginx-deployment; with manifests, spec.replicas of each Deployment counts")
@@ -126,6 +129,8 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 	fl.BoolVar(&f.retain, "retain", false, "keep what a failed first up built, for debugging")
 	fl.BoolVar(&f.fg, "foreground", false, "keep the supervisor attached; Ctrl-C tears the cluster down")
 	fl.StringVar(&f.instanceType, "instance-type", d.InstanceType, "EC2 instance type of the nodes (caps pods per node as VPC CNI does)")
+	fl.IntVar(&f.services, "services", 0, "add this many ClusterIP Services (namespace bench) whose endpoints never answer: a big node ruleset for scale experiments")
+	fl.IntVar(&f.endpoints, "endpoints-per-service", 10, "endpoints of each --services Service")
 	fl.StringVar(&f.pauseAt, "pause-at", "", "for interruption tests: pause a first up before this step until SIGINT or SIGTERM")
 	fl.MarkHidden("pause-at")
 	return cmd

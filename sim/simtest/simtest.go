@@ -136,3 +136,9 @@ func Manifests(paths ...string) Option {
 
 // InstanceType sets the nodes' EC2 instance type (their VPC CNI pod limit).
 func InstanceType(t string) Option { return func(s *topology.Spec) { s.InstanceType = t } }
+
+// Services adds n ClusterIP Services with perService endpoints each (0: 10)
+// whose endpoints never answer: a big node ruleset.
+func Services(n, perService int) Option {
+	return func(s *topology.Spec) { s.Services, s.EndpointsPerService = n, perService }
+}
