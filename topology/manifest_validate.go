@@ -200,6 +200,8 @@ const maxAffinitySeconds = 86400
 // --service-node-port-range.
 var nodePortRange = fmt.Sprintf("provided port is not in the valid range. The range of valid ports is %d-%d", NodePortMin, NodePortMax)
 
+// validateService checks a Service as the API server does, and refuses by
+// name what nlbsim does not model; it works in named steps.
 func validateService(s *corev1.Service) field.ErrorList {
 	var errs field.ErrorList
 	meta := field.NewPath("metadata")
@@ -209,6 +211,28 @@ func validateService(s *corev1.Service) field.ErrorList {
 	}
 	errs = append(errs, apivalidation.ValidateObjectMeta(&m, true, apivalidation.NameIsDNS1035Label, meta)...)
 	spec := field.NewPath("spec")
+	typ, typeErrs := serviceType(s, spec)
+	errs = append(errs, typeErrs...)
+	lb := typ == corev1.ServiceTypeLoadBalancer
+	errs = append(errs, validateServiceIPs(s, spec)...)
+	portErrs, nodePorts := validateServicePorts(s, spec, typ)
+	errs = append(errs, portErrs...)
+	errs = append(errs, validateTrafficPolicies(s, spec, typ, nodePorts)...)
+	errs = append(errs, validateServiceRest(s, spec, lb)...)
+	errs = append(errs, metav1validation.ValidateLabels(s.Spec.Selector, spec.Child("selector"))...)
+	return errs
+}
+
+// servicePortKey is a port and its protocol.
+type servicePortKey struct {
+	port  int32
+	proto corev1.Protocol
+}
+
+// serviceType is the Service's type (ClusterIP when unset); ExternalName
+// and unknown types are errors.
+func serviceType(s *corev1.Service, spec *field.Path) (corev1.ServiceType, field.ErrorList) {
+	var errs field.ErrorList
 	typ := s.Spec.Type
 	if typ == "" {
 		typ = corev1.ServiceTypeClusterIP
@@ -221,8 +245,13 @@ func validateService(s *corev1.Service) field.ErrorList {
 		errs = append(errs, field.NotSupported(spec.Child("type"), s.Spec.Type, []corev1.ServiceType{corev1.ServiceTypeClusterIP,
 			corev1.ServiceTypeExternalName, corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeNodePort}))
 	}
-	lb := typ == corev1.ServiceTypeLoadBalancer
+	return typ, errs
+}
 
+// validateServiceIPs checks clusterIP(s), IP families and their policy:
+// IPv4 single-stack only.
+func validateServiceIPs(s *corev1.Service, spec *field.Path) field.ErrorList {
+	var errs field.ErrorList
 	switch ip := s.Spec.ClusterIP; ip {
 	case "":
 	case corev1.ClusterIPNone:
@@ -262,16 +291,21 @@ func validateService(s *corev1.Service) field.ErrorList {
 		}
 	}
 
+	return errs
+}
+
+// validateServicePorts checks the ports: names, protocols (TCP, and UDP
+// where not load-balanced), numbers, target ports and node ports; it
+// returns the node ports in use.
+func validateServicePorts(s *corev1.Service, spec *field.Path, typ corev1.ServiceType) (field.ErrorList, map[servicePortKey]bool) {
+	var errs field.ErrorList
+	lb := typ == corev1.ServiceTypeLoadBalancer
 	if len(s.Spec.Ports) == 0 && typ != corev1.ServiceTypeExternalName {
 		errs = append(errs, field.Required(spec.Child("ports"), ""))
 	}
-	type portKey struct {
-		port  int32
-		proto corev1.Protocol
-	}
 	names := map[string]bool{}
-	ports := map[portKey]bool{}
-	nodePorts := map[portKey]bool{}
+	ports := map[servicePortKey]bool{}
+	nodePorts := map[servicePortKey]bool{}
 	for i, p := range s.Spec.Ports {
 		pp := spec.Child("ports").Index(i)
 		switch {
@@ -304,7 +338,7 @@ func validateService(s *corev1.Service) field.ErrorList {
 		for _, msg := range validation.IsValidPortNum(int(p.Port)) {
 			errs = append(errs, field.Invalid(pp.Child("port"), p.Port, msg))
 		}
-		k := portKey{p.Port, proto}
+		k := servicePortKey{p.Port, proto}
 		if ports[k] {
 			errs = append(errs, field.Duplicate(pp, fmt.Sprintf("%d/%s", p.Port, proto)))
 		}
@@ -319,7 +353,7 @@ func validateService(s *corev1.Service) field.ErrorList {
 			case p.NodePort < NodePortMin || p.NodePort > NodePortMax:
 				errs = append(errs, field.Invalid(pp.Child("nodePort"), p.NodePort, nodePortRange))
 			}
-			nk := portKey{p.NodePort, proto}
+			nk := servicePortKey{p.NodePort, proto}
 			if nodePorts[nk] {
 				errs = append(errs, field.Duplicate(pp.Child("nodePort"), p.NodePort))
 			}
@@ -327,6 +361,14 @@ func validateService(s *corev1.Service) field.ErrorList {
 		}
 	}
 
+	return errs, nodePorts
+}
+
+// validateTrafficPolicies checks externalTrafficPolicy, healthCheckNodePort
+// and internalTrafficPolicy (Local is not modelled).
+func validateTrafficPolicies(s *corev1.Service, spec *field.Path, typ corev1.ServiceType, nodePorts map[servicePortKey]bool) field.ErrorList {
+	var errs field.ErrorList
+	lb := typ == corev1.ServiceTypeLoadBalancer
 	etp := s.Spec.ExternalTrafficPolicy
 	switch etp {
 	case "", corev1.ServiceExternalTrafficPolicyCluster, corev1.ServiceExternalTrafficPolicyLocal:
@@ -343,7 +385,7 @@ func validateService(s *corev1.Service) field.ErrorList {
 			errs = append(errs, field.Invalid(spec.Child("healthCheckNodePort"), hc, "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))
 		case hc < NodePortMin || hc > NodePortMax:
 			errs = append(errs, field.Invalid(spec.Child("healthCheckNodePort"), hc, nodePortRange))
-		case nodePorts[portKey{hc, corev1.ProtocolTCP}] || nodePorts[portKey{hc, corev1.ProtocolUDP}]:
+		case nodePorts[servicePortKey{hc, corev1.ProtocolTCP}] || nodePorts[servicePortKey{hc, corev1.ProtocolUDP}]:
 			errs = append(errs, field.Invalid(spec.Child("healthCheckNodePort"), hc, "provided port is already allocated"))
 		}
 	}
@@ -357,6 +399,14 @@ func validateService(s *corev1.Service) field.ErrorList {
 				corev1.ServiceInternalTrafficPolicyCluster, corev1.ServiceInternalTrafficPolicyLocal}))
 		}
 	}
+	return errs
+}
+
+// validateServiceRest checks session affinity and the load balancer class,
+// and refuses by name externalIPs, source ranges, LoadBalancer Services
+// without NodePorts and trafficDistribution.
+func validateServiceRest(s *corev1.Service, spec *field.Path, lb bool) field.ErrorList {
+	var errs field.ErrorList
 	switch s.Spec.SessionAffinity {
 	case "", corev1.ServiceAffinityNone:
 		if s.Spec.SessionAffinityConfig != nil {
@@ -393,6 +443,5 @@ func validateService(s *corev1.Service) field.ErrorList {
 	if s.Spec.TrafficDistribution != nil {
 		errs = append(errs, field.Forbidden(spec.Child("trafficDistribution"), "trafficDistribution (topology-aware routing) "+notModelled))
 	}
-	errs = append(errs, metav1validation.ValidateLabels(s.Spec.Selector, spec.Child("selector"))...)
 	return errs
 }
