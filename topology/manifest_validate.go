@@ -46,6 +46,39 @@ func validateDeployment(d *appsv1.Deployment) (errs field.ErrorList, warnings []
 	if r := d.Spec.Replicas; r != nil && *r < 0 {
 		errs = append(errs, field.Invalid(spec.Child("replicas"), *r, "must be greater than or equal to 0"))
 	}
+	errs = append(errs, validateDeploymentSelector(d, spec)...)
+	pod := spec.Child("template", "spec")
+	podErrs, podWarnings := validatePodSpec(d.Spec.Template.Spec, pod)
+	errs, warnings = append(errs, podErrs...), append(warnings, podWarnings...)
+	names := map[string]bool{}
+	ports := map[servicePortKey]bool{}
+	for i, c := range d.Spec.Template.Spec.Containers {
+		cp := pod.Child("containers").Index(i)
+		switch {
+		case c.Name == "":
+			errs = append(errs, field.Required(cp.Child("name"), ""))
+		case names[c.Name]:
+			errs = append(errs, field.Duplicate(cp.Child("name"), c.Name))
+		default:
+			for _, msg := range validation.IsDNS1123Label(c.Name) {
+				errs = append(errs, field.Invalid(cp.Child("name"), c.Name, msg))
+			}
+		}
+		names[c.Name] = true
+		if strings.TrimSpace(c.Image) == "" {
+			errs = append(errs, field.Required(cp.Child("image"), ""))
+		}
+		portErrs, portWarnings := validateContainerPorts(c, cp, ports)
+		errs, warnings = append(errs, portErrs...), append(warnings, portWarnings...)
+		errs = append(errs, validateContainerHooks(c, cp)...)
+	}
+	return errs, warnings
+}
+
+// validateDeploymentSelector checks the template's labels and the selector,
+// which must match them.
+func validateDeploymentSelector(d *appsv1.Deployment, spec *field.Path) field.ErrorList {
+	var errs field.ErrorList
 	tmpl := d.Spec.Template
 	tmplLabels := spec.Child("template", "metadata", "labels")
 	errs = append(errs, metav1validation.ValidateLabels(tmpl.Labels, tmplLabels)...)
@@ -62,8 +95,12 @@ func validateDeployment(d *appsv1.Deployment) (errs field.ErrorList, warnings []
 			errs = append(errs, field.Invalid(tmplLabels, tmpl.Labels, "`selector` does not match template `labels`"))
 		}
 	}
-	pod := spec.Child("template", "spec")
-	ps := tmpl.Spec
+	return errs
+}
+
+// validatePodSpec checks the pod template's spec but its containers:
+// host-network pods are refused, scheduling constraints warned as ignored.
+func validatePodSpec(ps corev1.PodSpec, pod *field.Path) (errs field.ErrorList, warnings []string) {
 	if ps.HostNetwork {
 		errs = append(errs, field.Forbidden(pod.Child("hostNetwork"), "host-network pods "+notModelleds+" (their ports would be the node's)"))
 	}
@@ -76,97 +113,87 @@ func validateDeployment(d *appsv1.Deployment) (errs field.ErrorList, warnings []
 	if len(ps.Containers) == 0 {
 		errs = append(errs, field.Required(pod.Child("containers"), ""))
 	}
-	names := map[string]bool{}
-	type portKey struct {
-		port  int32
-		proto corev1.Protocol
-	}
-	ports := map[portKey]bool{}
-	for i, c := range ps.Containers {
-		cp := pod.Child("containers").Index(i)
-		switch {
-		case c.Name == "":
-			errs = append(errs, field.Required(cp.Child("name"), ""))
-		case names[c.Name]:
-			errs = append(errs, field.Duplicate(cp.Child("name"), c.Name))
+	return errs, warnings
+}
+
+// validateContainerPorts checks a container's ports; ports holds the
+// template's ports so far, to find one used twice.
+func validateContainerPorts(c corev1.Container, cp *field.Path, ports map[servicePortKey]bool) (errs field.ErrorList, warnings []string) {
+	portNames := map[string]bool{}
+	for j, p := range c.Ports {
+		pp := cp.Child("ports").Index(j)
+		if p.Name != "" {
+			for _, msg := range validation.IsValidPortName(p.Name) {
+				errs = append(errs, field.Invalid(pp.Child("name"), p.Name, msg))
+			}
+			if portNames[p.Name] {
+				errs = append(errs, field.Duplicate(pp.Child("name"), p.Name))
+			}
+			portNames[p.Name] = true
+		}
+		for _, msg := range validation.IsValidPortNum(int(p.ContainerPort)) {
+			errs = append(errs, field.Invalid(pp.Child("containerPort"), p.ContainerPort, msg))
+		}
+		proto := p.Protocol
+		if proto == "" {
+			proto = corev1.ProtocolTCP
+		}
+		switch proto {
+		case corev1.ProtocolTCP:
+		case corev1.ProtocolUDP:
+			warnings = append(warnings, fmt.Sprintf("container %s port %d/UDP: nlbsim's echo server answers TCP only", c.Name, p.ContainerPort))
+		case corev1.ProtocolSCTP:
+			errs = append(errs, field.Forbidden(pp.Child("protocol"), "SCTP "+notModelled))
 		default:
-			for _, msg := range validation.IsDNS1123Label(c.Name) {
-				errs = append(errs, field.Invalid(cp.Child("name"), c.Name, msg))
-			}
+			errs = append(errs, field.NotSupported(pp.Child("protocol"), p.Protocol, []corev1.Protocol{corev1.ProtocolSCTP, corev1.ProtocolTCP, corev1.ProtocolUDP}))
 		}
-		names[c.Name] = true
-		if strings.TrimSpace(c.Image) == "" {
-			errs = append(errs, field.Required(cp.Child("image"), ""))
+		if p.HostPort != 0 {
+			errs = append(errs, field.Forbidden(pp.Child("hostPort"), "hostPort "+notModelled))
 		}
-		portNames := map[string]bool{}
-		for j, p := range c.Ports {
-			pp := cp.Child("ports").Index(j)
-			if p.Name != "" {
-				for _, msg := range validation.IsValidPortName(p.Name) {
-					errs = append(errs, field.Invalid(pp.Child("name"), p.Name, msg))
-				}
-				if portNames[p.Name] {
-					errs = append(errs, field.Duplicate(pp.Child("name"), p.Name))
-				}
-				portNames[p.Name] = true
-			}
-			for _, msg := range validation.IsValidPortNum(int(p.ContainerPort)) {
-				errs = append(errs, field.Invalid(pp.Child("containerPort"), p.ContainerPort, msg))
-			}
-			proto := p.Protocol
-			if proto == "" {
-				proto = corev1.ProtocolTCP
-			}
-			switch proto {
-			case corev1.ProtocolTCP:
-			case corev1.ProtocolUDP:
-				warnings = append(warnings, fmt.Sprintf("container %s port %d/UDP: nlbsim's echo server answers TCP only", c.Name, p.ContainerPort))
-			case corev1.ProtocolSCTP:
-				errs = append(errs, field.Forbidden(pp.Child("protocol"), "SCTP "+notModelled))
-			default:
-				errs = append(errs, field.NotSupported(pp.Child("protocol"), p.Protocol, []corev1.Protocol{corev1.ProtocolSCTP, corev1.ProtocolTCP, corev1.ProtocolUDP}))
-			}
-			if p.HostPort != 0 {
-				errs = append(errs, field.Forbidden(pp.Child("hostPort"), "hostPort "+notModelled))
-			}
-			k := portKey{p.ContainerPort, proto}
-			if ports[k] {
-				errs = append(errs, field.Duplicate(pp.Child("containerPort"), p.ContainerPort))
-			}
-			ports[k] = true
+		k := servicePortKey{p.ContainerPort, proto}
+		if ports[k] {
+			errs = append(errs, field.Duplicate(pp.Child("containerPort"), p.ContainerPort))
 		}
-		if p := c.ReadinessProbe; p != nil {
-			rp := cp.Child("readinessProbe")
-			n := 0
-			for _, set := range []bool{p.Exec != nil, p.HTTPGet != nil, p.TCPSocket != nil, p.GRPC != nil} {
-				if set {
-					n++
-				}
-			}
-			errs = append(errs, handlerCount(rp, n)...)
-			if p.HTTPGet != nil {
-				errs = append(errs, validatePortRef(p.HTTPGet.Port, rp.Child("httpGet", "port"))...)
-			}
-			if p.TCPSocket != nil {
-				errs = append(errs, validatePortRef(p.TCPSocket.Port, rp.Child("tcpSocket", "port"))...)
-			}
-		}
-		if c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
-			h := c.Lifecycle.PreStop
-			hp := cp.Child("lifecycle", "preStop")
-			n := 0
-			for _, set := range []bool{h.Exec != nil, h.HTTPGet != nil, h.TCPSocket != nil, h.Sleep != nil} {
-				if set {
-					n++
-				}
-			}
-			errs = append(errs, handlerCount(hp, n)...)
-			if h.Sleep != nil && h.Sleep.Seconds < 0 {
-				errs = append(errs, field.Invalid(hp.Child("sleep", "seconds"), h.Sleep.Seconds, "must be greater than or equal to 0"))
-			}
-		}
+		ports[k] = true
 	}
 	return errs, warnings
+}
+
+// validateContainerHooks checks a container's readiness probe and preStop
+// hook: one handler each, ports by number or name.
+func validateContainerHooks(c corev1.Container, cp *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if p := c.ReadinessProbe; p != nil {
+		rp := cp.Child("readinessProbe")
+		n := 0
+		for _, set := range []bool{p.Exec != nil, p.HTTPGet != nil, p.TCPSocket != nil, p.GRPC != nil} {
+			if set {
+				n++
+			}
+		}
+		errs = append(errs, handlerCount(rp, n)...)
+		if p.HTTPGet != nil {
+			errs = append(errs, validatePortRef(p.HTTPGet.Port, rp.Child("httpGet", "port"))...)
+		}
+		if p.TCPSocket != nil {
+			errs = append(errs, validatePortRef(p.TCPSocket.Port, rp.Child("tcpSocket", "port"))...)
+		}
+	}
+	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
+		h := c.Lifecycle.PreStop
+		hp := cp.Child("lifecycle", "preStop")
+		n := 0
+		for _, set := range []bool{h.Exec != nil, h.HTTPGet != nil, h.TCPSocket != nil, h.Sleep != nil} {
+			if set {
+				n++
+			}
+		}
+		errs = append(errs, handlerCount(hp, n)...)
+		if h.Sleep != nil && h.Sleep.Seconds < 0 {
+			errs = append(errs, field.Invalid(hp.Child("sleep", "seconds"), h.Sleep.Seconds, "must be greater than or equal to 0"))
+		}
+	}
+	return errs
 }
 
 func handlerCount(path *field.Path, n int) field.ErrorList {
