@@ -96,58 +96,89 @@ type graph struct {
 // supervisor last wrote it (sim.LoadTargets); when it holds nothing for an
 // NLB, the NLB's registrations are drawn with unknown health.
 func build(w *topology.World, targets []topology.TargetHealth) *graph {
-	ids := idMaker{used: map[string]bool{}}
-	g := &graph{title: title(w)}
-	g.vpc = &group{id: ids.make("vpc"), kind: kindVPC,
+	b := &builder{w: w, ids: idMaker{used: map[string]bool{}}, vertexOf: map[string]*vertex{},
+		azGroup: map[string]*group{}, seen: map[edge]bool{}}
+	b.g = &graph{title: title(w)}
+	b.g.vpc = &group{id: b.ids.make("vpc"), kind: kindVPC,
 		label: fmt.Sprintf("VPC %s · %s · %s", w.Cluster.VPC, w.Cluster.Name, w.Cluster.Region)}
+	b.hosts()
+	b.nodesAndPods()
+	b.loadBalancerEdges(targetsByNLB(w, targets))
+	return b.g
+}
 
-	vertexOf := map[string]*vertex{} // host name → vertex
-	add := func(grp *group, host string, v *vertex) {
-		v.host = host
-		grp.vertices = append(grp.vertices, v)
-		vertexOf[host] = v
+// builder makes one graph: the boxes and vertices first, then the edges.
+type builder struct {
+	w        *topology.World
+	g        *graph
+	ids      idMaker
+	vertexOf map[string]*vertex // host name → vertex
+	azGroup  map[string]*group  // AZ → its box
+	seen     map[edge]bool
+	hops     []edge // the nodes' kube-proxy edges, drawn after the NLB's
+}
+
+func (b *builder) add(grp *group, host string, v *vertex) {
+	v.host = host
+	grp.vertices = append(grp.vertices, v)
+	b.vertexOf[host] = v
+}
+
+// in is a host's AZ box, or the VPC's when its AZ is not one of the
+// subnets.
+func (b *builder) in(az string) *group {
+	if grp, ok := b.azGroup[az]; ok {
+		return grp
 	}
+	return b.g.vpc
+}
 
+func (b *builder) addEdge(e edge) {
+	if !b.seen[e] {
+		b.seen[e] = true
+		b.g.edges = append(b.g.edges, e)
+	}
+}
+
+// hosts draws the VPC router, an AZ box per subnet, the bastion, the NLB
+// nodes and the control plane's ENIs.
+func (b *builder) hosts() {
+	w, ids := b.w, &b.ids
 	if w.Cluster.Resolver.IsValid() {
-		add(g.vpc, topology.VPCHost, &vertex{id: ids.make("vpc_router"), kind: kindVPC,
+		b.add(b.g.vpc, topology.VPCHost, &vertex{id: ids.make("vpc_router"), kind: kindVPC,
 			lines: []string{"VPC router", "resolver " + w.Cluster.Resolver.String()}})
 	}
-
-	azGroup := map[string]*group{}
 	for _, s := range w.Subnets {
 		grp := &group{id: ids.make("az_" + s.Letter), kind: kindVPC, label: fmt.Sprintf("%s · %s", s.AZ, s.CIDR)}
-		azGroup[s.AZ] = grp
-		g.vpc.groups = append(g.vpc.groups, grp)
+		b.azGroup[s.AZ] = grp
+		b.g.vpc.groups = append(b.g.vpc.groups, grp)
 	}
-	// in puts a host into its AZ's box, or into the VPC's when its AZ is
-	// not one of the subnets.
-	in := func(az string) *group {
-		if grp, ok := azGroup[az]; ok {
-			return grp
-		}
-		return g.vpc
-	}
-
 	if w.Bastion.IP.IsValid() {
-		add(in(w.Bastion.AZ), w.Bastion.Name, &vertex{id: ids.make(w.Bastion.Name), kind: kindClient,
+		b.add(b.in(w.Bastion.AZ), w.Bastion.Name, &vertex{id: ids.make(w.Bastion.Name), kind: kindClient,
 			lines: []string{w.Bastion.Name + " (client)", w.Bastion.IP.String()}})
 	}
 	for _, lb := range w.LoadBalancers {
 		for _, n := range lb.Nodes {
-			add(in(n.AZ), n.Name, &vertex{id: ids.make(n.Name), kind: kindNLB,
+			b.add(b.in(n.AZ), n.Name, &vertex{id: ids.make(n.Name), kind: kindNLB,
 				lines: []string{n.Name + " (NLB)", n.IP.String()}})
 		}
 	}
 	for _, c := range w.ControlPlane {
-		add(in(c.AZ), c.Name, &vertex{id: ids.make(c.Name), kind: kindControlPlane,
+		b.add(b.in(c.AZ), c.Name, &vertex{id: ids.make(c.Name), kind: kindControlPlane,
 			lines: []string{c.Name + " (EKS ENI)", c.IP.String()}})
 	}
+}
+
+// nodesAndPods draws a box per node with its pods, and one for the pods
+// that have no node.
+func (b *builder) nodesAndPods() {
+	w, ids := b.w, &b.ids
 	nodeGroup := map[string]*group{}
 	for _, n := range w.Nodes {
 		grp := &group{id: ids.make("box_" + n.Name), kind: kindNode, label: n.Name + " · " + n.ShortName()}
 		nodeGroup[n.Name] = grp
-		in(n.AZ).groups = append(in(n.AZ).groups, grp)
-		add(grp, n.Name, &vertex{id: ids.make(n.Name), kind: kindNode,
+		b.in(n.AZ).groups = append(b.in(n.AZ).groups, grp)
+		b.add(grp, n.Name, &vertex{id: ids.make(n.Name), kind: kindNode,
 			lines: []string{n.Name + " " + n.IP.String(), n.InstanceID}})
 	}
 	var pending []topology.Pod
@@ -157,7 +188,7 @@ func build(w *topology.World, targets []topology.TargetHealth) *graph {
 			pending = append(pending, p)
 			continue
 		}
-		add(grp, p.Name, &vertex{id: ids.make(p.Name), kind: kindPod,
+		b.add(grp, p.Name, &vertex{id: ids.make(p.Name), kind: kindPod,
 			lines: []string{p.Name, p.IP.String()}})
 	}
 	if len(pending) > 0 {
@@ -166,68 +197,67 @@ func build(w *topology.World, targets []topology.TargetHealth) *graph {
 			grp.vertices = append(grp.vertices, &vertex{id: ids.make(p.Name), kind: kindPod,
 				lines: []string{p.Name, p.Phase}})
 		}
-		g.vpc.groups = append(g.vpc.groups, grp)
+		b.g.vpc.groups = append(b.g.vpc.groups, grp)
 	}
+}
 
-	seen := map[edge]bool{}
-	addEdge := func(e edge) {
-		if !seen[e] {
-			seen[e] = true
-			g.edges = append(g.edges, e)
-		}
-	}
-	var hops []edge // the nodes' kube-proxy edges, drawn after the NLB's
-	byLB := targetsByNLB(w, targets)
+// loadBalancerEdges draws, per NLB, the client's edges to its nodes, each
+// node's edges to the targets it may send to (colored by their state), and
+// in instance mode each target node's kube-proxy spread over the pods.
+func (b *builder) loadBalancerEdges(byLB map[string][]topology.TargetHealth) {
+	w := b.w
 	for _, lb := range w.LoadBalancers {
 		svc, _ := service(w, lb)
-		if client, ok := vertexOf[w.Bastion.Name]; ok {
+		if client, ok := b.vertexOf[w.Bastion.Name]; ok {
 			for _, n := range lb.Nodes {
-				addEdge(edge{from: client.id, to: vertexOf[n.Name].id, kind: edgeClient, label: listeners(svc)})
+				b.addEdge(edge{from: client.id, to: b.vertexOf[n.Name].id, kind: edgeClient, label: listeners(svc)})
 			}
 		}
 		for _, t := range byLB[lb.Name] {
-			to, ok := vertexOf[t.Host]
+			to, ok := b.vertexOf[t.Host]
 			if !ok {
-				to = &vertex{id: ids.make("target_" + t.ID), kind: kindOther,
+				to = &vertex{id: b.ids.make("target_" + t.ID), kind: kindOther,
 					lines: []string{"target " + t.ID, "(no such host)"}}
-				grp := in(t.AZ)
+				grp := b.in(t.AZ)
 				grp.vertices = append(grp.vertices, to)
-				vertexOf[t.Host] = to
+				b.vertexOf[t.Host] = to
 			}
 			for _, n := range lb.Nodes {
 				if !lb.CrossZone && n.AZ != t.AZ {
 					continue
 				}
-				addEdge(edge{from: vertexOf[n.Name].id, to: to.id, kind: stateEdge(t.State), label: targetLabel(t)})
+				b.addEdge(edge{from: b.vertexOf[n.Name].id, to: to.id, kind: stateEdge(t.State), label: targetLabel(t)})
 			}
-			if lb.TargetType != topology.TargetInstance {
-				continue
-			}
-			// The node's kube-proxy spreads what arrives on the NodePort
-			// over the Service's ready endpoints (its own only, with
-			// externalTrafficPolicy Local).
-			port, ok := servicePort(svc, t.ListenerPort)
-			if !ok {
-				continue
-			}
-			var eps []topology.Endpoint
-			for _, e := range w.Endpoints(svc, port) {
-				if e.Ready && (svc.ExternalTrafficPolicy != topology.PolicyLocal || e.Node == t.Node) {
-					eps = append(eps, e)
-				}
-			}
-			for _, e := range eps {
-				if pv, ok := vertexOf[e.Pod]; ok {
-					hops = append(hops, edge{from: to.id, to: pv.id, kind: edgeKubeProxy,
-						label: fmt.Sprintf("kube-proxy 1/%d", len(eps))})
-				}
+			if lb.TargetType == topology.TargetInstance {
+				b.kubeProxyHops(svc, t, to)
 			}
 		}
 	}
-	for _, e := range hops {
-		addEdge(e)
+	for _, e := range b.hops {
+		b.addEdge(e)
 	}
-	return g
+}
+
+// kubeProxyHops records a target node's kube-proxy spread: what arrives on
+// the NodePort goes to the Service's ready endpoints (its own only, with
+// externalTrafficPolicy Local).
+func (b *builder) kubeProxyHops(svc topology.Service, t topology.TargetHealth, node *vertex) {
+	port, ok := servicePort(svc, t.ListenerPort)
+	if !ok {
+		return
+	}
+	var eps []topology.Endpoint
+	for _, e := range b.w.Endpoints(svc, port) {
+		if e.Ready && (svc.ExternalTrafficPolicy != topology.PolicyLocal || e.Node == t.Node) {
+			eps = append(eps, e)
+		}
+	}
+	for _, e := range eps {
+		if pv, ok := b.vertexOf[e.Pod]; ok {
+			b.hops = append(b.hops, edge{from: node.id, to: pv.id, kind: edgeKubeProxy,
+				label: fmt.Sprintf("kube-proxy 1/%d", len(eps))})
+		}
+	}
 }
 
 // title sums up the NLBs: name, target type and the settings that change
