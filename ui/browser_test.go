@@ -112,12 +112,15 @@ func (b *browser) eval(js string, out any) {
 	require.NoError(b.t, json.Unmarshal([]byte(text), out), js)
 }
 
-// wait polls a JavaScript predicate until it holds.
+// wait polls a JavaScript predicate until it holds. A predicate that
+// throws (an element it reads is not drawn yet, or is being redrawn) does
+// not hold yet.
 func (b *browser) wait(what, predicate string, timeout time.Duration) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, timeout+5*time.Second)
 	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](predicate, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))
+	guarded := "(() => { try { return !!(" + predicate + "); } catch (e) { return false; } })()"
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](guarded, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))
 	require.NoError(b.t, err, "waiting for %s (%s)", what, predicate)
 }
 
