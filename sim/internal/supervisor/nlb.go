@@ -18,12 +18,22 @@ import (
 	"github.com/nlbsim/nlbsim/topology"
 )
 
-// Reasons AWS gives for a target's state (DescribeTargetHealth).
+// Reasons AWS gives for a target's state in DescribeTargetHealth
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html).
+// For a Network Load Balancer the only unhealthy reason is
+// Target.FailedHealthChecks: Target.ResponseCodeMismatch and Target.Timeout
+// "apply only to Application Load Balancers and Gateway Load Balancers".
 const (
-	reasonInitial      = "Elb.InitialHealthChecking"
-	reasonFailed       = "Target.FailedHealthChecks"
-	reasonCodeMismatch = "Target.ResponseCodeMismatch"
-	reasonTimeout      = "Target.Timeout"
+	reasonRegistering = "Elb.RegistrationInProgress"
+	reasonInitial     = "Elb.InitialHealthChecking"
+	reasonFailed      = "Target.FailedHealthChecks"
+)
+
+// Descriptions DescribeTargetHealth gives with those reasons.
+const (
+	describeRegistering = "Target registration is in progress"
+	describeInitial     = "Initial health checking in progress"
+	describeFailed      = "Health checks failed"
 )
 
 // targetRecord is a target's health with the streak that moves it.
@@ -50,32 +60,26 @@ func newNLBController(s *Supervisor, w *topology.World) *nlbController {
 	c := &nlbController{s: s, w: w, targets: map[string][]*targetRecord{}}
 	for _, lb := range w.LoadBalancers {
 		for _, t := range w.Targets(lb) {
-			c.targets[lb.Name] = append(c.targets[lb.Name], &targetRecord{TargetHealth: topology.TargetHealth{
-				Target: t, State: topology.TargetInitial, Reason: reasonInitial,
-				Description: "Initial health checking in progress"}})
+			c.targets[lb.Name] = append(c.targets[lb.Name], registering(t))
 		}
 	}
 	return c
 }
 
-// provision runs the first round of health checks at once, as the NLB's
-// provisioning does: targets that pass are healthy, those that fail are
-// unhealthy; then every NLB node is programmed.
-func (c *nlbController) provision(ctx context.Context) error {
-	for _, lb := range c.w.LoadBalancers {
-		results := c.checkAll(ctx, lb)
-		c.mu.Lock()
-		for i, r := range c.targets[lb.Name] {
-			if results[i] == "" {
-				r.State, r.Reason, r.Description, r.passes = topology.TargetHealthy, "", "", 1
-			} else {
-				c.markUnhealthy(r, results[i])
-				r.fails = 1
-			}
-		}
-		c.mu.Unlock()
-	}
-	return c.program()
+// registering is a target just registered: initial, with
+// Elb.RegistrationInProgress until its first health checks start. AWS:
+// "It can take a few minutes for the registration process to complete and
+// health checks to start" (NLB user guide, "Health checks for Network Load
+// Balancer target groups"); here registration lasts until the target
+// group's next round of health checks.
+func registering(t topology.Target) *targetRecord {
+	return &targetRecord{TargetHealth: topology.TargetHealth{
+		Target: t, State: topology.TargetInitial, Reason: reasonRegistering, Description: describeRegistering}}
+}
+
+// reregister puts a known target back to registration.
+func (r *targetRecord) reregister() {
+	r.State, r.Reason, r.Description, r.passes, r.fails = topology.TargetInitial, reasonRegistering, describeRegistering, 0, 0
 }
 
 // run health-checks every NLB's targets at its interval (divided by the
@@ -94,11 +98,12 @@ func (c *nlbController) run(ctx context.Context) {
 					return
 				case <-tick.C:
 				}
+				started := c.startChecks(lb)
 				results := c.checkAll(ctx, lb)
 				if ctx.Err() != nil {
 					return
 				}
-				changed := c.apply(lb, results)
+				changed := c.apply(lb, results) || started
 				if c.dropDrained(lb) || changed {
 					if err := c.program(); err != nil {
 						c.s.log.Printf("programming NLB %s: %v", lb.Name, err)
@@ -110,14 +115,31 @@ func (c *nlbController) run(ctx context.Context) {
 	wg.Wait()
 }
 
-// apply moves targets along their thresholds; it reports whether any
-// target changed state.
+// startChecks ends the registration of the targets registered since the
+// last round: their initial health checks start now. It reports whether
+// any target did.
+func (c *nlbController) startChecks(lb topology.NLB) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	started := false
+	for _, r := range c.targets[lb.Name] {
+		if r.State == topology.TargetInitial && r.Reason == reasonRegistering {
+			r.Reason, r.Description, started = reasonInitial, describeInitial, true
+		}
+	}
+	return started
+}
+
+// apply moves targets along their thresholds: HealthyThreshold passes in a
+// row make a target healthy, UnhealthyThreshold failures unhealthy, from
+// initial as later on. It reports whether any target changed state.
 func (c *nlbController) apply(lb topology.NLB, results []string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	changed := false
 	for i, r := range c.targets[lb.Name] {
-		if i >= len(results) || r.State == topology.TargetDraining || r.State == topology.TargetUnused {
+		if i >= len(results) || r.State == topology.TargetDraining || r.State == topology.TargetUnused ||
+			r.Reason == reasonRegistering {
 			continue
 		}
 		if results[i] == "" {
@@ -131,8 +153,8 @@ func (c *nlbController) apply(lb topology.NLB, results []string) bool {
 		}
 		r.passes, r.fails = 0, r.fails+1
 		if r.State != topology.TargetUnhealthy && r.fails >= lb.HealthCheck.UnhealthyThreshold {
-			c.markUnhealthy(r, results[i])
-			c.s.event(eventWarning, "TargetUnhealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unhealthy: "+r.Reason+": "+r.Description)
+			c.markUnhealthy(r)
+			c.s.event(eventWarning, "TargetUnhealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unhealthy: "+r.Reason+": "+r.Description+" (last check: "+failureText(results[i])+")")
 			changed = true
 		}
 	}
@@ -166,7 +188,7 @@ func (c *nlbController) reconcile() {
 					c.s.event(eventNormal, "TargetUnused", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unused: the instance is stopped")
 				}
 			case wanted && (r.State == topology.TargetUnused || r.State == topology.TargetDraining):
-				r.State, r.Reason, r.Description, r.passes, r.fails = topology.TargetInitial, reasonInitial, "Initial health checking in progress", 0, 0
+				r.reregister()
 				c.s.event(eventNormal, "TargetRegistered", "targetgroup/"+r.TargetGroup, r.Addr().String()+" registered")
 			case !wanted && r.State != topology.TargetDraining:
 				r.State, r.Reason, r.Description = topology.TargetDraining, "Target.DeregistrationInProgress", "Target deregistration is in progress"
@@ -176,8 +198,7 @@ func (c *nlbController) reconcile() {
 		}
 		for _, k := range order {
 			if t, ok := want[k]; ok {
-				c.targets[lb.Name] = append(c.targets[lb.Name], &targetRecord{TargetHealth: topology.TargetHealth{
-					Target: t, State: topology.TargetInitial, Reason: reasonInitial, Description: "Initial health checking in progress"}})
+				c.targets[lb.Name] = append(c.targets[lb.Name], registering(t))
 				c.s.event(eventNormal, "TargetRegistered", "targetgroup/"+t.TargetGroup, t.Addr().String()+" registered")
 			}
 		}
@@ -206,14 +227,11 @@ func (c *nlbController) dropDrained(lb topology.NLB) bool {
 	return dropped
 }
 
-func (c *nlbController) markUnhealthy(r *targetRecord, failure string) {
-	r.State, r.Reason, r.Description = topology.TargetUnhealthy, reasonFailed, "Health checks failed"
-	switch {
-	case failure == "timeout":
-		r.Reason, r.Description = reasonTimeout, "Request timed out"
-	case len(failure) == 3:
-		r.Reason, r.Description = reasonCodeMismatch, "Health checks failed with these codes: ["+failure+"]"
-	}
+// markUnhealthy gives a target the one unhealthy reason an NLB reports,
+// whatever failed (a refusal, a timeout, an HTTP status outside the
+// success codes); the event names what failed.
+func (c *nlbController) markUnhealthy(r *targetRecord) {
+	r.State, r.Reason, r.Description = topology.TargetUnhealthy, reasonFailed, describeFailed
 }
 
 // checkAll probes every target of an NLB from every NLB node at once. A
@@ -286,6 +304,17 @@ func (c *nlbController) probe(ctx context.Context, ns netns.Handle, lb topology.
 		return strconv.Itoa(resp.StatusCode)
 	}
 	return ""
+}
+
+// failureText says what a failed check met, for events.
+func failureText(failure string) string {
+	switch {
+	case failure == "timeout":
+		return "timed out"
+	case len(failure) == 3:
+		return "HTTP " + failure
+	}
+	return "connection refused"
 }
 
 func failureKind(err error) string {
