@@ -344,6 +344,12 @@ func (s *Supervisor) Reload(w *topology.World) error {
 	}
 	s.services.stop()
 	s.services = nil
+	// The settings are w's; nodes and pods are as the cluster lived them,
+	// also if it lived on since w was made.
+	w = s.world().WithSettingsOf(w)
+	if err := state.SaveWorld(w); err != nil {
+		return err
+	}
 	s.live.Store(w)
 	s.proxy.reset(w)
 	svcs, err := s.startServices(w)
