@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -121,4 +122,31 @@ func TestUnhealthyReasonIsFailedHealthChecks(t *testing.T) {
 			return e.Reason == "TargetUnhealthy" && strings.HasPrefix(e.Message, fmt.Sprintf("%s:7777 ", p.IP)) && strings.Contains(e.Message, want)
 		}), "an event says %q for %s", want, p.IP)
 	}
+}
+
+// An HTTP health check carries the NLB node's private address and the
+// listener port as its Host header, as AWS documents.
+func TestHTTPHealthCheckHostHeader(t *testing.T) {
+	c := simtest.Up(t, simtest.TimeScale(20), simtest.Mode(topology.TargetInstance), simtest.ExternalTrafficPolicy(topology.PolicyLocal))
+	svc, _ := c.World.Service(topology.AppNamespace, topology.AppService)
+	out := runInAllowFail(t, c, "node-1", "timeout", "3", "tcpdump", "-i", "eth0", "-nn", "-A", "-l",
+		fmt.Sprintf("tcp dst port %d and tcp[tcpflags] & tcp-push != 0", svc.HealthCheckNodePort))
+	hosts := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		if i := strings.Index(line, "Host: "); i >= 0 {
+			hosts[strings.TrimSpace(line[i+len("Host: "):])] = true
+		}
+	}
+	assert.Equal(t, map[string]bool{"192.168.1.51:7777": true, "192.168.2.149:7777": true, "192.168.3.171:7777": true}, hosts,
+		"every NLB node's checks name it and the listener port")
+}
+
+// runInAllowFail runs a command in a host's namespace and returns its
+// output whatever its exit status (timeout ends tcpdump with 124).
+func runInAllowFail(t *testing.T, c *sim.Cluster, host string, args ...string) string {
+	t.Helper()
+	h, err := c.World.Lookup(host)
+	require.NoError(t, err)
+	out, _ := exec.Command("ip", append([]string{"netns", "exec", h.Namespace}, args...)...).Output()
+	return string(out)
 }

@@ -256,7 +256,7 @@ func (c *nlbController) checkAll(ctx context.Context, lb topology.NLB) []string 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if why := c.probe(ctx, ns, lb, t); why != "" {
+				if why := c.probe(ctx, ns, node, lb, t); why != "" {
 					mu.Lock()
 					failures[i] = append(failures[i], why)
 					mu.Unlock()
@@ -275,8 +275,13 @@ func (c *nlbController) checkAll(ctx context.Context, lb topology.NLB) []string 
 }
 
 // probe runs one health check from inside an NLB node's namespace: a TCP
-// connection, or an HTTP GET whose status must be 200–399.
-func (c *nlbController) probe(ctx context.Context, ns netns.Handle, lb topology.NLB, t topology.Target) string {
+// connection, or an HTTP GET whose status must be 200–399. An HTTP check
+// sends the NLB node's private address and the listener port as its Host
+// header and does not follow redirects (a 3xx is a success): "HTTP health
+// check requests use the private IP address of the load balancer node and
+// the listener port as the host header" (NLB user guide, "Health checks for
+// Network Load Balancer target groups").
+func (c *nlbController) probe(ctx context.Context, ns netns.Handle, node topology.NLBNode, lb topology.NLB, t topology.Target) string {
 	hc := lb.HealthCheck
 	timeout := c.s.scaled(hc.Timeout)
 	addr := net.JoinHostPort(t.IP.String(), strconv.Itoa(lb.HealthCheckPort(t)))
@@ -295,7 +300,10 @@ func (c *nlbController) probe(ctx context.Context, ns netns.Handle, lb topology.
 	if err != nil {
 		return err.Error()
 	}
-	resp, err := netns.HTTPClient(ns, timeout, false).Do(req)
+	req.Host = net.JoinHostPort(node.IP.String(), strconv.Itoa(t.ListenerPort))
+	client := netns.HTTPClient(ns, timeout, false)
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Do(req)
 	if err != nil {
 		return failureKind(err)
 	}
