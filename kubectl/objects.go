@@ -126,6 +126,7 @@ func Node(w *topology.World, n topology.Node) corev1.Node {
 		"topology.kubernetes.io/region":            w.Cluster.Region,
 		"topology.kubernetes.io/zone":              n.AZ,
 	}
+	maps.Copy(meta.Labels, n.Labels)
 	meta.Annotations = map[string]string{
 		"alpha.kubernetes.io/provided-node-ip":                   n.IP.String(),
 		"node.alpha.kubernetes.io/ttl":                           "0",
@@ -141,19 +142,34 @@ func Node(w *topology.World, n topology.Node) corev1.Node {
 	condition := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, message string) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: t, Status: s, LastHeartbeatTime: since, LastTransitionTime: since, Reason: reason, Message: message}
 	}
+	conditions := []corev1.NodeCondition{
+		condition(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+		condition(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+		condition(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+		condition(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"),
+	}
+	var taints []corev1.Taint
+	for _, t := range n.Taints {
+		taints = append(taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+	}
+	if n.NotReady {
+		// The node lifecycle controller's view of a kubelet that stopped
+		// posting status: every condition Unknown, the node unreachable.
+		for i := range conditions {
+			conditions[i].Status, conditions[i].Reason, conditions[i].Message = corev1.ConditionUnknown, "NodeStatusUnknown", "Kubelet stopped posting node status."
+		}
+		taints = append(taints,
+			corev1.Taint{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoSchedule},
+			corev1.Taint{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute})
+	}
 	return corev1.Node{
 		TypeMeta:   typeMeta("v1", "Node"),
 		ObjectMeta: meta,
-		Spec:       corev1.NodeSpec{ProviderID: fmt.Sprintf("aws:///%s/%s", n.AZ, n.InstanceID)},
+		Spec:       corev1.NodeSpec{ProviderID: fmt.Sprintf("aws:///%s/%s", n.AZ, n.InstanceID), Taints: taints},
 		Status: corev1.NodeStatus{
-			Capacity:    capacity,
-			Allocatable: allocatable,
-			Conditions: []corev1.NodeCondition{
-				condition(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-				condition(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-				condition(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-				condition(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"),
-			},
+			Capacity:        capacity,
+			Allocatable:     allocatable,
+			Conditions:      conditions,
 			Addresses:       addresses,
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
 			NodeInfo: corev1.NodeSystemInfo{

@@ -51,6 +51,8 @@ const (
 	VerbRecoverPod     = control.RecoverPod
 	VerbStopNode       = control.StopNode
 	VerbStartNode      = control.StartNode
+	VerbLabelNode      = control.LabelNode
+	VerbTaintNode      = control.TaintNode
 )
 
 // Traffic and trace: options and reports (see package observe).

@@ -14,6 +14,12 @@ import (
 func (w *World) Clone() *World {
 	c := *w
 	c.Nodes = append([]Node(nil), w.Nodes...)
+	for i := range c.Nodes {
+		if c.Nodes[i].Labels != nil {
+			c.Nodes[i].Labels = copyMap(c.Nodes[i].Labels)
+		}
+		c.Nodes[i].Taints = append([]Taint(nil), c.Nodes[i].Taints...)
+	}
 	c.Pods = make([]Pod, len(w.Pods))
 	for i, p := range w.Pods {
 		p.Labels = copyMap(p.Labels)
@@ -94,6 +100,17 @@ func (w *World) NewPod(namespace, deployment string, now time.Time) (*Pod, error
 	return p, nil
 }
 
+// NoSchedule reports whether a taint keeps new pods off the node (the
+// Deployments' pods tolerate none of them).
+func (n Node) NoSchedule() bool {
+	for _, t := range n.Taints {
+		if t.Effect == "NoSchedule" || t.Effect == "NoExecute" {
+			return true
+		}
+	}
+	return false
+}
+
 // place gives a pod a node and an address, or leaves it Pending.
 func (w *World) place(pod *Pod) error {
 	limit := InstanceTypes[w.Spec.InstanceType].MaxPods()
@@ -111,7 +128,7 @@ func (w *World) place(pod *Pod) error {
 	}
 	best := -1
 	for i, n := range w.Nodes {
-		if n.Stopped || n.NotReady || load[n.Name] >= limit {
+		if n.Stopped || n.NotReady || n.NoSchedule() || load[n.Name] >= limit {
 			continue
 		}
 		if best < 0 || same[n.Name] < same[w.Nodes[best].Name] ||

@@ -113,3 +113,40 @@ func TestUDPLoadBalancedPortIsRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "protocol UDP is not supported on a load-balanced port")
 }
+
+// Instance targets are the nodes the Load Balancer Controller may send
+// traffic through: Ready ones (Unknown ones only when none is Ready), less
+// excluded, control-plane and deleting nodes.
+func TestTrafficProxyNodes(t *testing.T) {
+	spec := DefaultSpec()
+	spec.Nodes, spec.Mode = 6, TargetInstance
+	w, err := Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func() []string {
+		var out []string
+		for _, n := range w.TrafficProxyNodes() {
+			out = append(out, n.Name)
+		}
+		return out
+	}
+	if got := names(); len(got) != 6 {
+		t.Fatalf("all six nodes: %v", got)
+	}
+	w.Nodes[0].NotReady = true
+	w.Nodes[1].Labels = map[string]string{LabelExcludeFromLB: ""}
+	w.Nodes[2].Labels = map[string]string{LabelControlPlane: ""}
+	w.Nodes[3].Taints = []Taint{{Key: TaintToBeDeletedByCA, Value: "1733350000", Effect: "NoSchedule"}}
+	w.Nodes[4].Taints = []Taint{{Key: TaintKarpenterDisrupted, Effect: "NoSchedule"}}
+	if got := names(); len(got) != 1 || got[0] != "node-6" {
+		t.Fatalf("only node-6 is Ready and suitable: %v", got)
+	}
+	if got := len(w.Targets(w.LoadBalancers[0])); got != 1 {
+		t.Fatalf("one instance target, got %d", got)
+	}
+	w.Nodes[5].NotReady = true
+	if got := names(); len(got) != 2 || got[0] != "node-1" || got[1] != "node-6" {
+		t.Fatalf("no Ready node: the suitable ones whose Ready is Unknown: %v", got)
+	}
+}

@@ -85,6 +85,17 @@ type Node struct {
 	// node controller has noticed (after the node-monitor grace period).
 	Stopped  bool `json:"stopped,omitempty"`
 	NotReady bool `json:"notReady,omitempty"`
+	// Labels and Taints are what was set on the node beyond what EKS
+	// sets (label node, taint node; a real cluster's nodes).
+	Labels map[string]string `json:"labels,omitempty"`
+	Taints []Taint           `json:"taints,omitempty"`
+}
+
+// Taint is a node taint.
+type Taint struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Effect string `json:"effect"` // NoSchedule, PreferNoSchedule, NoExecute
 }
 
 // ShortName is the node name without its domain: ip-192-168-1-118.

@@ -315,6 +315,29 @@ func (s *Supervisor) StartNode(name string) error {
 	return nil
 }
 
+// EditNode sets or removes a node's label or taint, as kubectl label node
+// and kubectl taint node do; the Load Balancer Controller re-selects its
+// instance targets and the scheduler keeps new pods off NoSchedule nodes.
+func (s *Supervisor) EditNode(name, edit string, taint bool) error {
+	e, err := topology.ParseNodeEdit(edit, taint)
+	if err != nil {
+		return err
+	}
+	n, err := s.nodeNamed(name)
+	if err != nil {
+		return err
+	}
+	if err := s.change(func(w *topology.World) error {
+		editNode(w, n.Name, e.Apply)
+		return nil
+	}); err != nil {
+		return err
+	}
+	reason := map[bool]string{false: "Labelled", true: "Tainted"}[taint]
+	s.event(eventNormal, reason, "node/"+n.NodeName, e.String())
+	return nil
+}
+
 // editNode edits a node of a world; its pods' readiness follows the node's.
 func editNode(w *topology.World, name string, edit func(*topology.Node)) {
 	for i := range w.Nodes {
@@ -439,6 +462,8 @@ func (s *Supervisor) Do(a control.Action) error {
 		return s.StopNode(a.Name)
 	case control.StartNode:
 		return s.StartNode(a.Name)
+	case control.LabelNode, control.TaintNode:
+		return s.EditNode(a.Name, a.Edit, a.Verb == control.TaintNode)
 	}
 	return &topology.InvalidError{Err: fmt.Errorf("unknown action %q", a.Verb)}
 }
