@@ -254,7 +254,26 @@ func Pod(w *topology.World, p topology.Pod) corev1.Pod {
 	}
 	for _, t := range []corev1.PodConditionType{corev1.PodReadyToStartContainers, corev1.PodInitialized,
 		corev1.PodReady, corev1.ContainersReady, corev1.PodScheduled} {
-		status.Conditions = append(status.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: created})
+		c := corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: created}
+		switch {
+		case t == corev1.PodReady && !p.Ready():
+			c.Status, c.Reason = corev1.ConditionFalse, "ReadinessGatesNotReady"
+			if p.NotReady {
+				c.Reason = "ContainersNotReady"
+			}
+		case t == corev1.ContainersReady && p.NotReady:
+			c.Status, c.Reason = corev1.ConditionFalse, "ContainersNotReady"
+		}
+		status.Conditions = append(status.Conditions, c)
+	}
+	// The Load Balancer Controller's readiness gates and their conditions.
+	for _, g := range slices.Sorted(maps.Keys(p.ReadinessGates)) {
+		spec.ReadinessGates = append(spec.ReadinessGates, corev1.PodReadinessGate{ConditionType: corev1.PodConditionType(g)})
+		c := corev1.PodCondition{Type: corev1.PodConditionType(g), Status: corev1.ConditionFalse, LastTransitionTime: created}
+		if p.ReadinessGates[g] {
+			c.Status = corev1.ConditionTrue
+		}
+		status.Conditions = append(status.Conditions, c)
 	}
 	if n, ok := w.Node(p.Node); ok {
 		status.HostIP = n.IP.String()
@@ -270,7 +289,7 @@ func Pod(w *topology.World, p topology.Pod) corev1.Pod {
 		status.ContainerStatuses = append(status.ContainerStatuses, corev1.ContainerStatus{
 			Name:         c.Name,
 			State:        corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: created}},
-			Ready:        true,
+			Ready:        !p.NotReady,
 			RestartCount: 0,
 			Image:        c.Image,
 			ImageID:      imageID(c.Image),

@@ -13,8 +13,12 @@ import (
 // Candidates returns the targets an NLB node sends new connections of one
 // listener to, as AWS chooses them: healthy targets in the node's own AZ
 // (in every AZ with cross-zone load balancing); when none of those is
-// healthy, all of them (fail-open). Draining and unused targets never get
-// new connections.
+// healthy, all the unhealthy ones (fail-open). Initial, draining and
+// unused targets never get new connections: "The load balancer starts
+// routing requests to a newly registered target as soon as the
+// registration process completes and the target passes the initial health
+// checks" (NLB user guide, "Health checks for Network Load Balancer target
+// groups").
 func Candidates(node topology.NLBNode, crossZone bool, targets []topology.TargetHealth) []topology.TargetHealth {
 	var pool, healthy []topology.TargetHealth
 	for _, t := range targets {
@@ -22,7 +26,7 @@ func Candidates(node topology.NLBNode, crossZone bool, targets []topology.Target
 			continue
 		}
 		switch t.State {
-		case topology.TargetDraining, topology.TargetUnused:
+		case topology.TargetDraining, topology.TargetUnused, topology.TargetInitial:
 			continue
 		case topology.TargetHealthy:
 			healthy = append(healthy, t)

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 )
@@ -24,6 +25,9 @@ func (w *World) Clone() *World {
 	for i, p := range w.Pods {
 		p.Labels = copyMap(p.Labels)
 		p.Ports = append([]ContainerPort(nil), p.Ports...)
+		if p.ReadinessGates != nil {
+			p.ReadinessGates = maps.Clone(p.ReadinessGates)
+		}
 		c.Pods[i] = p
 	}
 	c.HostNetworkPods = append([]Pod(nil), w.HostNetworkPods...)
@@ -94,6 +98,7 @@ func (w *World) NewPod(namespace, deployment string, now time.Time) (*Pod, error
 	if err := w.place(&pod); err != nil {
 		return nil, err
 	}
+	w.InjectReadinessGates(&pod)
 	w.Pods = append(w.Pods, pod)
 	w.sortPods()
 	p, _ := w.Pod(pod.Name)

@@ -101,6 +101,7 @@ func (w *World) WithSettingsOf(o *World) *World {
 	c.Spec = o.Spec
 	c.Services = append([]Service(nil), o.Services...)
 	c.LoadBalancers = append([]NLB(nil), o.LoadBalancers...)
+	c.NamespaceLabels = o.NamespaceLabels
 	c.Warnings = o.Warnings
 	return c
 }

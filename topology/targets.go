@@ -64,7 +64,7 @@ func (w *World) Targets(lb NLB) []Target {
 		switch lb.TargetType {
 		case TargetIP:
 			for _, e := range w.Endpoints(svc, port) {
-				if !e.Ready {
+				if !e.Ready && !w.awaitsGate(e) {
 					continue
 				}
 				out = append(out, Target{TargetGroup: tg, ListenerPort: port.Port, ID: e.IP.String(), IP: e.IP, Port: e.Port,
@@ -78,6 +78,14 @@ func (w *World) Targets(lb NLB) []Target {
 		}
 	}
 	return out
+}
+
+// awaitsGate reports whether an endpoint is not ready only because its
+// pod's readiness gates wait for the NLB: the controller registers such
+// pods (their containers are ready), or the gates could never turn True.
+func (w *World) awaitsGate(e Endpoint) bool {
+	p, ok := w.Pod(e.Pod)
+	return ok && len(p.ReadinessGates) > 0 && p.Running() && !p.NotReady && !p.Terminating
 }
 
 func (w *World) serviceByKey(key string) (Service, bool) {

@@ -21,6 +21,8 @@ type World struct {
 	LoadBalancers   []NLB          `json:"loadBalancers"`
 	Created         time.Time      `json:"created"`
 	NextAddress     map[string]int `json:"nextAddress"`
+	// NamespaceLabels are the labels of the manifests' Namespace objects.
+	NamespaceLabels map[string]map[string]string `json:"namespaceLabels,omitempty"`
 	// Warnings are what building the world found questionable but valid
 	// (a Service selecting no pod, an ignored kind); they are not saved.
 	Warnings []string `json:"-"`
@@ -137,8 +139,11 @@ type Pod struct {
 	// Terminating is set from deletion until the pod is gone.
 	Terminating bool `json:"terminating,omitempty"`
 	// Failing is how its server fails on purpose: refuse or hang.
-	Failing string    `json:"failing,omitempty"`
-	Created time.Time `json:"created"`
+	Failing string `json:"failing,omitempty"`
+	// ReadinessGates are the pod's readiness gate conditions and their
+	// status (the Load Balancer Controller's target-health gates).
+	ReadinessGates map[string]bool `json:"readinessGates,omitempty"`
+	Created        time.Time       `json:"created"`
 }
 
 // Running reports whether the pod has a node and an address.

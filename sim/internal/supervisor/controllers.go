@@ -403,14 +403,8 @@ func (s *Supervisor) rollOut(namespace, name string, step int) {
 		var started []string
 		err := s.change(func(w *topology.World) error {
 			var err error
-			if started, err = s.createPods(w, namespace, name, n); err != nil {
-				return err
-			}
-			for _, v := range old[:n] {
-				p, _ := w.Pod(v)
-				p.Terminating = true
-			}
-			return nil
+			started, err = s.createPods(w, namespace, name, n)
+			return err
 		})
 		if err != nil {
 			s.event(eventWarning, "RolloutFailed", "deployment/"+name, err.Error())
@@ -419,8 +413,47 @@ func (s *Supervisor) rollOut(namespace, name string, step int) {
 		for _, p := range started {
 			s.event(eventNormal, "Started", "pod/"+p, "Started container (new template)")
 		}
+		// Old pods go only once the new ones are Ready (maxUnavailable):
+		// at once without a readiness probe or gate; with the Load
+		// Balancer Controller's gate, once their targets are healthy.
+		if !s.waitReady(started) {
+			return
+		}
+		err = s.change(func(w *topology.World) error {
+			for _, v := range old[:n] {
+				if p, ok := w.Pod(v); ok {
+					p.Terminating = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			s.event(eventWarning, "RolloutFailed", "deployment/"+name, err.Error())
+			return
+		}
+		// Terminating pods no longer count: the next step starts at once,
+		// as the Deployment controller's does.
 		for _, v := range old[:n] {
-			s.finishTermination(v)
+			go s.finishTermination(v)
+		}
+	}
+}
+
+// waitReady waits until every pod named is Ready or gone; it reports
+// whether the supervisor still runs.
+func (s *Supervisor) waitReady(pods []string) bool {
+	for {
+		w, waiting := s.world(), false
+		for _, name := range pods {
+			if p, ok := w.Pod(name); ok && !p.Terminating && !p.Ready() {
+				waiting = true
+			}
+		}
+		if !waiting {
+			return true
+		}
+		if !s.sleep(10 * time.Millisecond) {
+			return false
 		}
 	}
 }

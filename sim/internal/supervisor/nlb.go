@@ -104,6 +104,7 @@ func (c *nlbController) run(ctx context.Context) {
 					return
 				}
 				changed := c.apply(lb, results) || started
+				c.openGates(lb)
 				if c.dropDrained(lb) || changed {
 					if err := c.program(); err != nil {
 						c.s.log.Printf("programming NLB %s: %v", lb.Name, err)
@@ -159,6 +160,52 @@ func (c *nlbController) apply(lb topology.NLB, results []string) bool {
 		}
 	}
 	return changed
+}
+
+// openGates does the Load Balancer Controller's part of pod readiness
+// gates: the target-health condition of a pod whose target is healthy
+// turns True (and stays so: the gate is for getting Ready). The caller
+// holds no lock.
+func (c *nlbController) openGates(lb topology.NLB) {
+	if lb.TargetType != topology.TargetIP {
+		return
+	}
+	c.mu.Lock()
+	var open []topology.Target
+	for _, r := range c.targets[lb.Name] {
+		if r.State == topology.TargetHealthy {
+			open = append(open, r.Target)
+		}
+	}
+	c.mu.Unlock()
+	w := c.s.world()
+	var opening []topology.Target
+	for _, t := range open {
+		if p, ok := w.Pod(t.Host); ok && p.IP == t.IP {
+			if cur, has := p.ReadinessGates[topology.ReadinessGatePrefix+t.TargetGroup]; has && !cur {
+				opening = append(opening, t)
+			}
+		}
+	}
+	if len(opening) == 0 {
+		return
+	}
+	var opened []topology.Target
+	err := c.s.change(func(w *topology.World) error {
+		opened = opened[:0]
+		for _, t := range opening {
+			if p, ok := w.Pod(t.Host); ok && p.IP == t.IP && p.SetGate(topology.ReadinessGatePrefix+t.TargetGroup, true) {
+				opened = append(opened, t)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	for _, t := range opened {
+		c.s.event(eventNormal, "ReadinessGateTrue", "pod/"+t.Host, topology.ReadinessGatePrefix+t.TargetGroup+" is True: the target "+t.Addr().String()+" is healthy")
+	}
 }
 
 // reconcile registers and deregisters targets as the Load Balancer
