@@ -111,21 +111,7 @@ func Node(w *topology.World, n topology.Node) corev1.Node {
 	capacity, allocatable := nodeResources(n.InstanceType)
 	since := metav1.NewTime(w.Created)
 	meta := objectMeta(w, "Node", "", n.NodeName, w.Created)
-	meta.Labels = map[string]string{
-		"beta.kubernetes.io/arch":                  "amd64",
-		"beta.kubernetes.io/instance-type":         n.InstanceType,
-		"beta.kubernetes.io/os":                    "linux",
-		"eks.amazonaws.com/capacityType":           "ON_DEMAND",
-		"eks.amazonaws.com/nodegroup":              NodeGroup,
-		"failure-domain.beta.kubernetes.io/region": w.Cluster.Region,
-		"failure-domain.beta.kubernetes.io/zone":   n.AZ,
-		"kubernetes.io/arch":                       "amd64",
-		"kubernetes.io/hostname":                   n.NodeName,
-		"kubernetes.io/os":                         "linux",
-		"node.kubernetes.io/instance-type":         n.InstanceType,
-		"topology.kubernetes.io/region":            w.Cluster.Region,
-		"topology.kubernetes.io/zone":              n.AZ,
-	}
+	meta.Labels = n.EKSLabels()
 	maps.Copy(meta.Labels, n.Labels)
 	meta.Annotations = map[string]string{
 		"alpha.kubernetes.io/provided-node-ip":                   n.IP.String(),

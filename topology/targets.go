@@ -72,6 +72,9 @@ func (w *World) Targets(lb NLB) []Target {
 			}
 		case TargetInstance:
 			for _, n := range w.TrafficProxyNodes() {
+				if !hasLabels(n, lb.TargetNodeLabels) {
+					continue
+				}
 				out = append(out, Target{TargetGroup: tg, ListenerPort: port.Port, ID: n.InstanceID, IP: n.IP, Port: port.NodePort,
 					AZ: n.AZ, Host: n.Name, Node: n.Name})
 			}
@@ -170,4 +173,42 @@ func (n Node) SuitableAsTrafficProxy() bool {
 		}
 	}
 	return true
+}
+
+// hasLabels reports whether a node carries the target-node-labels
+// selector's labels (an empty value: the label exists). EKS's own labels
+// count too.
+func hasLabels(n Node, selector map[string]string) bool {
+	for k, v := range selector {
+		got, ok := n.Labels[k]
+		if !ok {
+			got, ok = n.EKSLabels()[k]
+		}
+		if !ok || v != "" && got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// NodeGroup is the EKS managed node group every node belongs to.
+const NodeGroup = "ng1"
+
+// EKSLabels are the labels EKS and kubelet put on a node.
+func (n Node) EKSLabels() map[string]string {
+	return map[string]string{
+		"beta.kubernetes.io/arch":                  "amd64",
+		"beta.kubernetes.io/instance-type":         n.InstanceType,
+		"beta.kubernetes.io/os":                    "linux",
+		"eks.amazonaws.com/capacityType":           "ON_DEMAND",
+		"eks.amazonaws.com/nodegroup":              NodeGroup,
+		"failure-domain.beta.kubernetes.io/region": Region,
+		"failure-domain.beta.kubernetes.io/zone":   n.AZ,
+		"kubernetes.io/arch":                       "amd64",
+		"kubernetes.io/hostname":                   n.NodeName,
+		"kubernetes.io/os":                         "linux",
+		"node.kubernetes.io/instance-type":         n.InstanceType,
+		"topology.kubernetes.io/region":            Region,
+		"topology.kubernetes.io/zone":              n.AZ,
+	}
 }

@@ -259,9 +259,11 @@ func (s Service) Key() string { return s.Namespace + "/" + s.Name }
 
 // HealthCheck is a target group's health check.
 type HealthCheck struct {
-	Protocol           string        `json:"protocol"` // TCP or HTTP
-	Port               string        `json:"port"`     // traffic-port or a number
-	Path               string        `json:"path,omitempty"`
+	Protocol string `json:"protocol"` // TCP or HTTP
+	Port     string `json:"port"`     // traffic-port or a number
+	Path     string `json:"path,omitempty"`
+	// SuccessCodes are the HTTP codes that pass ("200-399", "200,202").
+	SuccessCodes       string        `json:"successCodes,omitempty"`
 	Interval           time.Duration `json:"interval"`
 	Timeout            time.Duration `json:"timeout"`
 	HealthyThreshold   int           `json:"healthyThreshold"`
@@ -288,6 +290,10 @@ type NLB struct {
 	DeregistrationDelay time.Duration `json:"deregistrationDelay"`
 	HealthCheck         HealthCheck   `json:"healthCheck"`
 	Nodes               []NLBNode     `json:"nodes"`
+	// TargetNodeLabels, from the target-node-labels annotation, limit
+	// instance targets to nodes with these labels (an empty value: the
+	// label exists).
+	TargetNodeLabels map[string]string `json:"targetNodeLabels,omitempty"`
 }
 
 // SetCreated stamps the world and its pods with the time the cluster came up.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +111,25 @@ func TestInstanceTargetsFollowNodeSelection(t *testing.T) {
 	// Back: the label removed, node-2 registers again through initial.
 	ok("label", "node", "node-2", "node.kubernetes.io/exclude-from-external-load-balancers-")
 	require.Eventually(t, func() bool { return targetStates(t, name)[id["node-2"]] == "healthy/" }, 30*time.Second, 20*time.Millisecond)
+}
+
+// A setting nlbsim does not model is refused with exit 2, naming the
+// annotation and the attribute, before anything is built.
+func TestUnmodelledNLBSettingsExitTwo(t *testing.T) {
+	base, err := os.ReadFile("../../topology/testdata/nlb_ip_mode.yaml")
+	require.NoError(t, err)
+	for ann, want := range map[string]string{
+		"service.beta.kubernetes.io/aws-load-balancer-target-group-attributes: stickiness.enabled=true": "stickiness.enabled=true is not modelled",
+		"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol: \"*\"":                            "proxy protocol v2",
+		"service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol: HTTPS":                      "HTTPS health checks are not modelled",
+	} {
+		text := strings.Replace(string(base), "    service.beta.kubernetes.io/aws-load-balancer-type:", "    "+ann+"\n    service.beta.kubernetes.io/aws-load-balancer-type:", 1)
+		path := filepath.Join(t.TempDir(), "svc.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
+		r := nlbsim(t, "up", "--name", "nlb-refused", "-f", path)
+		assert.Equal(t, 2, r.code, r.stderr)
+		name, _, _ := strings.Cut(ann, ":")
+		assert.Contains(t, r.stderr, name)
+		assert.Contains(t, r.stderr, want)
+	}
 }

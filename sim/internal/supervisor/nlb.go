@@ -322,7 +322,8 @@ func (c *nlbController) checkAll(ctx context.Context, lb topology.NLB) []string 
 }
 
 // probe runs one health check from inside an NLB node's namespace: a TCP
-// connection, or an HTTP GET whose status must be 200–399. An HTTP check
+// connection, or an HTTP GET whose status must be one of the success codes
+// (200–399 by default). An HTTP check
 // sends the NLB node's private address and the listener port as its Host
 // header and does not follow redirects (a 3xx is a success): "HTTP health
 // check requests use the private IP address of the load balancer node and
@@ -355,7 +356,7 @@ func (c *nlbController) probe(ctx context.Context, ns netns.Handle, node topolog
 		return failureKind(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 399 {
+	if !hc.Succeeds(resp.StatusCode) {
 		return strconv.Itoa(resp.StatusCode)
 	}
 	return ""
