@@ -227,6 +227,24 @@ func newNLB(svc Service, spec Spec) (NLB, error) {
 		}
 		lb.DeregistrationDelay = time.Duration(n) * time.Second
 	}
+	if lb.DeregistrationTermination, err = boolAttr(tgAttrs, "deregistration_delay.connection_termination.enabled", false); err != nil {
+		return lb, bad(AnnotationTargetGroupAttrs, err)
+	}
+	terminate, err := boolAttr(tgAttrs, "target_health_state.unhealthy.connection_termination.enabled", true)
+	if err != nil {
+		return lb, bad(AnnotationTargetGroupAttrs, err)
+	}
+	lb.UnhealthyKeepsConnections = !terminate
+	if v, ok := tgAttrs["target_health_state.unhealthy.draining_interval_seconds"]; ok {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n < 0 || n > 360000:
+			return lb, bad(AnnotationTargetGroupAttrs, fmt.Errorf("target_health_state.unhealthy.draining_interval_seconds=%q must be a whole number of seconds in 0–360000", v))
+		case terminate:
+			return lb, bad(AnnotationTargetGroupAttrs, fmt.Errorf("target_health_state.unhealthy.draining_interval_seconds needs target_health_state.unhealthy.connection_termination.enabled=false"))
+		}
+		lb.UnhealthyDrainingInterval = time.Duration(n) * time.Second
+	}
 	if lb.HealthCheck, err = healthCheck(svc, lb.TargetType, bad); err != nil {
 		return lb, err
 	}

@@ -14,6 +14,10 @@ const (
 	TargetUnhealthy TargetState = "unhealthy"
 	TargetDraining  TargetState = "draining"
 	TargetUnused    TargetState = "unused"
+	// TargetUnhealthyDraining is an unhealthy target that keeps its
+	// established connections (connection termination off) for the
+	// target group's unhealthy draining interval.
+	TargetUnhealthyDraining TargetState = "unhealthy.draining"
 )
 
 // Target is one registration in an NLB's target group: a pod (ip targets)

@@ -288,6 +288,15 @@ type NLB struct {
 	PreserveClientIP bool       `json:"preserveClientIP"`
 	// DeregistrationDelay is how long a deregistered target drains.
 	DeregistrationDelay time.Duration `json:"deregistrationDelay"`
+	// DeregistrationTermination closes a drained target's connections at
+	// the end of the delay (deregistration_delay.connection_termination.enabled).
+	DeregistrationTermination bool `json:"deregistrationTermination,omitempty"`
+	// UnhealthyKeepsConnections is target_health_state.unhealthy.
+	// connection_termination.enabled=false: an unhealthy target is
+	// unhealthy.draining for UnhealthyDrainingInterval, keeping its
+	// connections, before they are reset.
+	UnhealthyKeepsConnections bool          `json:"unhealthyKeepsConnections,omitempty"`
+	UnhealthyDrainingInterval time.Duration `json:"unhealthyDrainingInterval,omitempty"`
 	HealthCheck         HealthCheck   `json:"healthCheck"`
 	Nodes               []NLBNode     `json:"nodes"`
 	// TargetNodeLabels, from the target-node-labels annotation, limit

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -54,10 +55,14 @@ type nlbController struct {
 
 	mu      sync.Mutex
 	targets map[string][]*targetRecord // guarded by mu: by NLB name
+	// terminated are deregistered targets whose connections the NLB
+	// resets (deregistration_delay.connection_termination.enabled), until
+	// the address registers again. Guarded by mu, by NLB name.
+	terminated map[string][]topology.Target
 }
 
 func newNLBController(s *Supervisor, w *topology.World) *nlbController {
-	c := &nlbController{s: s, w: w, targets: map[string][]*targetRecord{}}
+	c := &nlbController{s: s, w: w, targets: map[string][]*targetRecord{}, terminated: map[string][]topology.Target{}}
 	for _, lb := range w.LoadBalancers {
 		for _, t := range w.Targets(lb) {
 			c.targets[lb.Name] = append(c.targets[lb.Name], registering(t))
@@ -153,9 +158,14 @@ func (c *nlbController) apply(lb topology.NLB, results []string) bool {
 			continue
 		}
 		r.passes, r.fails = 0, r.fails+1
-		if r.State != topology.TargetUnhealthy && r.fails >= lb.HealthCheck.UnhealthyThreshold {
+		if r.State != topology.TargetUnhealthy && r.State != topology.TargetUnhealthyDraining && r.fails >= lb.HealthCheck.UnhealthyThreshold {
 			c.markUnhealthy(r)
-			c.s.event(eventWarning, "TargetUnhealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unhealthy: "+r.Reason+": "+r.Description+" (last check: "+failureText(results[i])+")")
+			what := " is unhealthy: "
+			if lb.UnhealthyKeepsConnections && lb.UnhealthyDrainingInterval > 0 {
+				r.State, r.drainUntil = topology.TargetUnhealthyDraining, time.Now().Add(c.s.scaled(lb.UnhealthyDrainingInterval))
+				what = " is unhealthy.draining (keeps its connections for " + c.s.scaled(lb.UnhealthyDrainingInterval).String() + "): "
+			}
+			c.s.event(eventWarning, "TargetUnhealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+what+r.Reason+": "+r.Description+" (last check: "+failureText(results[i])+")")
 			changed = true
 		}
 	}
@@ -245,6 +255,9 @@ func (c *nlbController) reconcile() {
 		}
 		for _, k := range order {
 			if t, ok := want[k]; ok {
+				c.terminated[lb.Name] = slices.DeleteFunc(c.terminated[lb.Name], func(x topology.Target) bool {
+					return x.TargetGroup == t.TargetGroup && x.Addr() == t.Addr()
+				})
 				c.targets[lb.Name] = append(c.targets[lb.Name], registering(t))
 				c.s.event(eventNormal, "TargetRegistered", "targetgroup/"+t.TargetGroup, t.Addr().String()+" registered")
 			}
@@ -256,17 +269,28 @@ func (c *nlbController) reconcile() {
 	}
 }
 
-// dropDrained forgets targets whose deregistration delay has passed; it
-// reports whether any went.
+// dropDrained forgets targets whose deregistration delay has passed and
+// ends unhealthy draining intervals; it reports whether any target went or
+// changed.
 func (c *nlbController) dropDrained(lb topology.NLB) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now, kept, dropped := time.Now(), c.targets[lb.Name][:0], false
 	for _, r := range c.targets[lb.Name] {
 		if r.State == topology.TargetDraining && now.After(r.drainUntil) {
-			c.s.event(eventNormal, "TargetDeregistered", "targetgroup/"+r.TargetGroup, r.Addr().String()+" drained and deregistered")
+			msg := " drained and deregistered"
+			if lb.DeregistrationTermination {
+				c.terminated[lb.Name] = append(c.terminated[lb.Name], r.Target)
+				msg += "; its connections are terminated"
+			}
+			c.s.event(eventNormal, "TargetDeregistered", "targetgroup/"+r.TargetGroup, r.Addr().String()+msg)
 			dropped = true
 			continue
+		}
+		if r.State == topology.TargetUnhealthyDraining && now.After(r.drainUntil) {
+			r.State = topology.TargetUnhealthy
+			c.s.event(eventWarning, "TargetUnhealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unhealthy: the draining interval is over; its connections are reset")
+			dropped = true
 		}
 		kept = append(kept, r)
 	}
@@ -391,6 +415,10 @@ func (c *nlbController) program() error {
 	}()
 	c.mu.Lock()
 	byLB := map[string][]topology.TargetHealth{}
+	terminated := map[string][]topology.Target{}
+	for name, ts := range c.terminated {
+		terminated[name] = slices.Clone(ts)
+	}
 	var all []topology.TargetHealth
 	for name, rs := range c.targets {
 		for _, r := range rs {
@@ -414,7 +442,7 @@ func (c *nlbController) program() error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				text := nat.NLBNodeRules(lb, node, healths)
+				text := nat.NLBNodeRulesTerminating(lb, node, healths, terminated[lb.Name])
 				if err := nat.Replace(c.s.backend, text, netns.RunIn(topology.Namespace(c.w.Cluster.Name, node.Name))); err != nil {
 					errMu.Lock()
 					errs = append(errs, fmt.Errorf("NLB node %s: %w", node.Name, err))
