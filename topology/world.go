@@ -297,8 +297,8 @@ type NLB struct {
 	// connections, before they are reset.
 	UnhealthyKeepsConnections bool          `json:"unhealthyKeepsConnections,omitempty"`
 	UnhealthyDrainingInterval time.Duration `json:"unhealthyDrainingInterval,omitempty"`
-	HealthCheck         HealthCheck   `json:"healthCheck"`
-	Nodes               []NLBNode     `json:"nodes"`
+	HealthCheck               HealthCheck   `json:"healthCheck"`
+	Nodes                     []NLBNode     `json:"nodes"`
 	// TargetNodeLabels, from the target-node-labels annotation, limit
 	// instance targets to nodes with these labels (an empty value: the
 	// label exists).
