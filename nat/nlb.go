@@ -91,7 +91,13 @@ func NLBNodeRulesTerminating(lb topology.NLB, node topology.NLBNode, targets []t
 	}
 	sort.Ints(ports)
 
-	var chains, rules, resets []string
+	// A flow the node's conntrack has forgotten (the NLB's idle timeout:
+	// the node's established timeout) is not translated again: its next
+	// packet from the client reaches the node itself, which has no socket
+	// and answers with a reset; one from the target is reset here.
+	rules := []string{`-A PREROUTING -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m conntrack --ctstate NEW -m comment --comment "nlbsim: a forgotten idle flow is not translated again" -j RETURN`}
+	resets := []string{`-A FORWARD -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m conntrack --ctstate NEW,INVALID -m comment --comment "nlbsim: packets of a forgotten idle flow get a reset" -j REJECT --reject-with tcp-reset`}
+	var chains []string
 	for _, port := range ports {
 		cands := Candidates(node, lb.CrossZone, byListener[port])
 		failingOpen := len(cands) > 0 && cands[0].State != topology.TargetHealthy

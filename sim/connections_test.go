@@ -124,3 +124,25 @@ func TestDeregistrationConnectionTermination(t *testing.T) {
 		})
 	}
 }
+
+// An idle flow through the NLB is forgotten after the idle timeout (350 s,
+// here 3.5 s): the next packet gets a reset. A flow idle for less goes on.
+func TestIdleTimeoutResetsTheNextPacket(t *testing.T) {
+	c := simtest.Up(t, simtest.TimeScale(100))
+	short := dialKept(t, c, "192.168.1.51:7777")
+	long := dialKept(t, c, "192.168.2.149:7777")
+	_, err := short.get()
+	require.NoError(t, err)
+	_, err = long.get()
+	require.NoError(t, err)
+	for i := 0; i < 3; i++ {
+		time.Sleep(1500 * time.Millisecond)
+		_, err = short.get()
+		require.NoError(t, err, "a flow idle for 1.5 s (150 s at AWS's timers) goes on")
+	}
+	_, err = long.get()
+	require.Error(t, err, "a flow idle for 4.5 s (450 s) is forgotten")
+	assert.Contains(t, err.Error(), "reset")
+	nlbB := execOn(t, c, "nlb-b", "sysctl", "-n", "net.netfilter.nf_conntrack_tcp_timeout_established")
+	assert.Equal(t, "4\n", nlbB, "350 s / 100, rounded")
+}

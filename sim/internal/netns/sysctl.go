@@ -56,11 +56,20 @@ func HostSysctls(kind topology.HostKind) []Sysctl {
 	return s
 }
 
+// ConntrackEstablishedTimeout is the conntrack timeout of established TCP
+// flows, per namespace: an NLB node's is the NLB's idle timeout.
+const ConntrackEstablishedTimeout = "net.netfilter.nf_conntrack_tcp_timeout_established"
+
+// SetSysctls writes settings inside a namespace.
+func SetSysctls(ns Handle, settings []Sysctl) error {
+	return In(ns, func() error { return writeSysctls(settings) })
+}
+
 // SysctlKeys lists every sysctl nlbsim writes in some namespace, so that a
 // safety test can check that the host's own values never change.
 func SysctlKeys() []string {
-	seen := map[string]bool{}
-	var out []string
+	seen := map[string]bool{ConntrackEstablishedTimeout: true}
+	out := []string{ConntrackEstablishedTimeout}
 	for _, k := range []topology.HostKind{topology.KindVPC, topology.KindNode, topology.KindPod} {
 		for _, s := range HostSysctls(k) {
 			if !seen[s.Key] {

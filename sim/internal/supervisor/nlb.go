@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -69,6 +70,31 @@ func newNLBController(s *Supervisor, w *topology.World) *nlbController {
 		}
 	}
 	return c
+}
+
+// nlbIdleTimeout is how long an NLB keeps an idle TCP flow: "the idle
+// timeout for TCP flows is 350 seconds" (NLB user guide, "Connection idle
+// timeout"); then the next packet of either side gets a reset.
+const nlbIdleTimeout = 350 * time.Second
+
+// setIdleTimeout makes the NLB nodes' conntrack forget idle established
+// flows after the idle timeout at the world's time scale (whole seconds,
+// at least one); the NLB nodes' rules reset the packets of forgotten
+// flows.
+func (c *nlbController) setIdleTimeout() error {
+	secs := max(1, int(math.Round(c.s.scaled(nlbIdleTimeout).Seconds())))
+	for _, lb := range c.w.LoadBalancers {
+		for _, node := range lb.Nodes {
+			ns, ok := c.s.handle(node.Name)
+			if !ok {
+				continue
+			}
+			if err := netns.SetSysctls(ns, []netns.Sysctl{{Key: netns.ConntrackEstablishedTimeout, Value: strconv.Itoa(secs)}}); err != nil {
+				return fmt.Errorf("NLB node %s: %w", node.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // registering is a target just registered: initial, with

@@ -304,6 +304,9 @@ func (s *Supervisor) startServices(w *topology.World) (svcs *services, err error
 	if err := svcs.nlb.program(); err != nil {
 		return svcs, err
 	}
+	if err := svcs.nlb.setIdleTimeout(); err != nil {
+		return svcs, err
+	}
 	svcs.done = make(chan struct{})
 	go func() {
 		defer close(svcs.done)
