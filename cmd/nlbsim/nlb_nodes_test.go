@@ -133,3 +133,33 @@ func TestUnmodelledNLBSettingsExitTwo(t *testing.T) {
 		assert.Contains(t, r.stderr, want)
 	}
 }
+
+// Without client IP preservation the traffic report counts the NLB's port
+// allocation errors (none for a few thousand connections, also run after
+// run); with it the NLB translates no source and the count is absent.
+func TestTrafficReportsPortAllocationErrors(t *testing.T) {
+	simtest.RequireRoot(t)
+	name := simtest.ClusterName(t)
+	t.Cleanup(func() { nlbsim(t, "down", "--name", name) })
+	for _, preserve := range []string{"false", "true"} {
+		r := nlbsim(t, "up", "--name", name, "--preserve-client-ip="+preserve)
+		require.Equal(t, 0, r.code, r.stderr)
+		for run := 0; run < 2; run++ {
+			r = nlbsim(t, "traffic", "--name", name, "-n", "3000", "-o", "json")
+			require.Equal(t, 0, r.code, r.stderr)
+			var report map[string]any
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &report))
+			assert.EqualValues(t, 0, report["errors"])
+			if preserve == "false" {
+				assert.EqualValues(t, 0, report["portAllocationErrors"], "run %d", run)
+			} else {
+				assert.NotContains(t, report, "portAllocationErrors")
+			}
+		}
+		r = nlbsim(t, "traffic", "--name", name, "-n", "10")
+		require.Equal(t, 0, r.code, r.stderr)
+		if preserve == "false" {
+			assert.Contains(t, r.stdout, "NLB port allocation errors 0")
+		}
+	}
+}
