@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nlbsim/nlbsim/sim/internal/netns"
@@ -56,6 +57,9 @@ type nlbController struct {
 
 	mu      sync.Mutex
 	targets map[string][]*targetRecord // guarded by mu: by NLB name
+	// opening is set while a goroutine opens pods' readiness gates.
+	opening atomic.Bool
+
 	// terminated are deregistered targets whose connections the NLB
 	// resets (deregistration_delay.connection_termination.enabled), until
 	// the address registers again. Guarded by mu, by NLB name.
@@ -135,7 +139,15 @@ func (c *nlbController) run(ctx context.Context) {
 					return
 				}
 				changed := c.apply(lb, results) || started
-				c.openGates(lb)
+				// Not in this goroutine: the gates change the world under
+				// lifeMu, which Reload and Stop hold while they wait for
+				// this loop to end.
+				if c.opening.CompareAndSwap(false, true) {
+					go func() {
+						defer c.opening.Store(false)
+						c.openGates(lb)
+					}()
+				}
 				if c.dropDrained(lb) || changed {
 					if err := c.program(); err != nil {
 						c.s.log.Printf("programming NLB %s: %v", lb.Name, err)
@@ -201,7 +213,7 @@ func (c *nlbController) apply(lb topology.NLB, results []string) bool {
 // openGates does the Load Balancer Controller's part of pod readiness
 // gates: the target-health condition of a pod whose target is healthy
 // turns True (and stays so: the gate is for getting Ready). The caller
-// holds no lock.
+// holds no lock and is not the health-check loop (it takes lifeMu).
 func (c *nlbController) openGates(lb topology.NLB) {
 	if lb.TargetType != topology.TargetIP {
 		return
