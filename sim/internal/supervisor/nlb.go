@@ -84,7 +84,8 @@ const nlbIdleTimeout = 350 * time.Second
 // setIdleTimeout makes the NLB nodes' conntrack forget idle established
 // flows after the idle timeout at the world's time scale (whole seconds,
 // at least one); the NLB nodes' rules reset the packets of forgotten
-// flows.
+// flows. Closed flows are kept 120 s, beyond the targets' TIME_WAIT, so
+// that the nodes' SNAT never reuses a tuple still in use at a target.
 func (c *nlbController) setIdleTimeout() error {
 	secs := max(1, int(math.Round(c.s.scaled(nlbIdleTimeout).Seconds())))
 	for _, lb := range c.w.LoadBalancers {
@@ -93,7 +94,10 @@ func (c *nlbController) setIdleTimeout() error {
 			if !ok {
 				continue
 			}
-			if err := netns.SetSysctls(ns, []netns.Sysctl{{Key: netns.ConntrackEstablishedTimeout, Value: strconv.Itoa(secs)}}); err != nil {
+			if err := netns.SetSysctls(ns, []netns.Sysctl{
+				{Key: netns.ConntrackEstablishedTimeout, Value: strconv.Itoa(secs)},
+				{Key: netns.ConntrackTimeWaitTimeout, Value: "120"}, // the kernel's default, made sure of
+			}); err != nil {
 				return fmt.Errorf("NLB node %s: %w", node.Name, err)
 			}
 		}
