@@ -16,7 +16,7 @@ import (
 // node group and instance sizes. Values are those of an EKS 1.30 cluster.
 
 // NodeGroup is the managed node group every node belongs to.
-const NodeGroup = "ng1"
+const NodeGroup = topology.NodeGroup
 
 // ecrAccount hosts the EKS add-on images in most regions, ap-northeast-2 included.
 const ecrAccount = "602401143452"

@@ -94,11 +94,11 @@ func TestDescribeWalkthroughServiceIPMode(t *testing.T) {
 		"    Healthy Threshold:    3\n" +
 		"    Unhealthy Threshold:  3\n" +
 		"  Targets:\n" +
-		"    Target Group                     Target         Port  Zone             State      Reason                       Host\n" +
-		"    ------------                     ------         ----  ----             -----      ------                       ----\n" +
-		"    k8s-default-nginxnlb-4295c357fc  192.168.1.248  7777  ap-northeast-2a  healthy    <none>                       " + podName(t, w, "192.168.1.248") + "\n" +
-		"    k8s-default-nginxnlb-4295c357fc  192.168.2.206  7777  ap-northeast-2b  unhealthy  Target.ResponseCodeMismatch  " + podName(t, w, "192.168.2.206") + "\n" +
-		"    k8s-default-nginxnlb-4295c357fc  192.168.3.111  7777  ap-northeast-2c  initial    Elb.InitialHealthChecking    " + podName(t, w, "192.168.3.111") + "\n"
+		"    Target Group                     Target         Port  Zone             State      Reason                     Host\n" +
+		"    ------------                     ------         ----  ----             -----      ------                     ----\n" +
+		"    k8s-default-nginxnlb-4295c357fc  192.168.1.248  7777  ap-northeast-2a  healthy    <none>                     " + podName(t, w, "192.168.1.248") + "\n" +
+		"    k8s-default-nginxnlb-4295c357fc  192.168.2.206  7777  ap-northeast-2b  unhealthy  Target.FailedHealthChecks  " + podName(t, w, "192.168.2.206") + "\n" +
+		"    k8s-default-nginxnlb-4295c357fc  192.168.3.111  7777  ap-northeast-2c  initial    Elb.InitialHealthChecking  " + podName(t, w, "192.168.3.111") + "\n"
 	assert.Equal(t, want, out)
 
 	// svc/NAME and the other spellings of the resource describe the same.

@@ -368,3 +368,24 @@ func TestAgeFollowsKubectl(t *testing.T) {
 			strings.TrimRight(strings.Split(out.String(), "\n")[1], " "))
 	}
 }
+
+// A node whose kubelet stopped posting status is NotReady, with its
+// conditions Unknown and the unreachable taints; labels and taints set on
+// a node show.
+func TestGetNodesShowsNotReady(t *testing.T) {
+	w := topology.Default()
+	w.Nodes[2].NotReady = true
+	w.Nodes[1].Labels = map[string]string{topology.LabelExcludeFromLB: "true"}
+	w.Nodes[1].Taints = []topology.Taint{{Key: topology.TaintKarpenterDisrupted, Effect: "NoSchedule"}}
+	out := mustGet(t, w, Request{Resource: "nodes"})
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 4)
+	assert.Equal(t, "Ready", strings.Fields(lines[1])[1])
+	assert.Equal(t, "Ready", strings.Fields(lines[2])[1])
+	assert.Equal(t, "NotReady", strings.Fields(lines[3])[1])
+	js := mustGet(t, w, Request{Resource: "nodes", Output: "json"})
+	assert.Contains(t, js, `"reason": "NodeStatusUnknown"`)
+	assert.Contains(t, js, `"key": "node.kubernetes.io/unreachable"`)
+	assert.Contains(t, js, `"node.kubernetes.io/exclude-from-external-load-balancers": "true"`)
+	assert.Contains(t, js, `"key": "karpenter.sh/disrupted"`)
+}

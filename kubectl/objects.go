@@ -111,21 +111,8 @@ func Node(w *topology.World, n topology.Node) corev1.Node {
 	capacity, allocatable := nodeResources(n.InstanceType)
 	since := metav1.NewTime(w.Created)
 	meta := objectMeta(w, "Node", "", n.NodeName, w.Created)
-	meta.Labels = map[string]string{
-		"beta.kubernetes.io/arch":                  "amd64",
-		"beta.kubernetes.io/instance-type":         n.InstanceType,
-		"beta.kubernetes.io/os":                    "linux",
-		"eks.amazonaws.com/capacityType":           "ON_DEMAND",
-		"eks.amazonaws.com/nodegroup":              NodeGroup,
-		"failure-domain.beta.kubernetes.io/region": w.Cluster.Region,
-		"failure-domain.beta.kubernetes.io/zone":   n.AZ,
-		"kubernetes.io/arch":                       "amd64",
-		"kubernetes.io/hostname":                   n.NodeName,
-		"kubernetes.io/os":                         "linux",
-		"node.kubernetes.io/instance-type":         n.InstanceType,
-		"topology.kubernetes.io/region":            w.Cluster.Region,
-		"topology.kubernetes.io/zone":              n.AZ,
-	}
+	meta.Labels = n.EKSLabels()
+	maps.Copy(meta.Labels, n.Labels)
 	meta.Annotations = map[string]string{
 		"alpha.kubernetes.io/provided-node-ip":                   n.IP.String(),
 		"node.alpha.kubernetes.io/ttl":                           "0",
@@ -141,19 +128,34 @@ func Node(w *topology.World, n topology.Node) corev1.Node {
 	condition := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, message string) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: t, Status: s, LastHeartbeatTime: since, LastTransitionTime: since, Reason: reason, Message: message}
 	}
+	conditions := []corev1.NodeCondition{
+		condition(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+		condition(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+		condition(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+		condition(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"),
+	}
+	var taints []corev1.Taint
+	for _, t := range n.Taints {
+		taints = append(taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+	}
+	if n.NotReady {
+		// The node lifecycle controller's view of a kubelet that stopped
+		// posting status: every condition Unknown, the node unreachable.
+		for i := range conditions {
+			conditions[i].Status, conditions[i].Reason, conditions[i].Message = corev1.ConditionUnknown, "NodeStatusUnknown", "Kubelet stopped posting node status."
+		}
+		taints = append(taints,
+			corev1.Taint{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoSchedule},
+			corev1.Taint{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute})
+	}
 	return corev1.Node{
 		TypeMeta:   typeMeta("v1", "Node"),
 		ObjectMeta: meta,
-		Spec:       corev1.NodeSpec{ProviderID: fmt.Sprintf("aws:///%s/%s", n.AZ, n.InstanceID)},
+		Spec:       corev1.NodeSpec{ProviderID: fmt.Sprintf("aws:///%s/%s", n.AZ, n.InstanceID), Taints: taints},
 		Status: corev1.NodeStatus{
-			Capacity:    capacity,
-			Allocatable: allocatable,
-			Conditions: []corev1.NodeCondition{
-				condition(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-				condition(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-				condition(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-				condition(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"),
-			},
+			Capacity:        capacity,
+			Allocatable:     allocatable,
+			Conditions:      conditions,
 			Addresses:       addresses,
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
 			NodeInfo: corev1.NodeSystemInfo{
@@ -238,7 +240,26 @@ func Pod(w *topology.World, p topology.Pod) corev1.Pod {
 	}
 	for _, t := range []corev1.PodConditionType{corev1.PodReadyToStartContainers, corev1.PodInitialized,
 		corev1.PodReady, corev1.ContainersReady, corev1.PodScheduled} {
-		status.Conditions = append(status.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: created})
+		c := corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: created}
+		switch {
+		case t == corev1.PodReady && !p.Ready():
+			c.Status, c.Reason = corev1.ConditionFalse, "ReadinessGatesNotReady"
+			if p.NotReady {
+				c.Reason = "ContainersNotReady"
+			}
+		case t == corev1.ContainersReady && p.NotReady:
+			c.Status, c.Reason = corev1.ConditionFalse, "ContainersNotReady"
+		}
+		status.Conditions = append(status.Conditions, c)
+	}
+	// The Load Balancer Controller's readiness gates and their conditions.
+	for _, g := range slices.Sorted(maps.Keys(p.ReadinessGates)) {
+		spec.ReadinessGates = append(spec.ReadinessGates, corev1.PodReadinessGate{ConditionType: corev1.PodConditionType(g)})
+		c := corev1.PodCondition{Type: corev1.PodConditionType(g), Status: corev1.ConditionFalse, LastTransitionTime: created}
+		if p.ReadinessGates[g] {
+			c.Status = corev1.ConditionTrue
+		}
+		status.Conditions = append(status.Conditions, c)
 	}
 	if n, ok := w.Node(p.Node); ok {
 		status.HostIP = n.IP.String()
@@ -254,7 +275,7 @@ func Pod(w *topology.World, p topology.Pod) corev1.Pod {
 		status.ContainerStatuses = append(status.ContainerStatuses, corev1.ContainerStatus{
 			Name:         c.Name,
 			State:        corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: created}},
-			Ready:        true,
+			Ready:        !p.NotReady,
 			RestartCount: 0,
 			Image:        c.Image,
 			ImageID:      imageID(c.Image),

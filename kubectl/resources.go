@@ -224,7 +224,15 @@ func podRow(p *corev1.Pod, now time.Time) []string {
 	}
 	gates := "<none>"
 	if n := len(p.Spec.ReadinessGates); n > 0 {
-		gates = fmt.Sprintf("0/%d", n)
+		met := 0
+		for _, g := range p.Spec.ReadinessGates {
+			for _, c := range p.Status.Conditions {
+				if c.Type == g.ConditionType && c.Status == corev1.ConditionTrue {
+					met++
+				}
+			}
+		}
+		gates = fmt.Sprintf("%d/%d", met, n)
 	}
 	return []string{p.Name, fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers)), status, strconv.Itoa(restarts), age(p.CreationTimestamp, now),
 		orNone(p.Status.PodIP), orNone(p.Spec.NodeName), orNone(p.Status.NominatedNodeName), gates}

@@ -40,7 +40,7 @@ func mixedHealth(w *topology.World) []topology.TargetHealth {
 			h := topology.TargetHealth{Target: target, State: topology.TargetHealthy}
 			switch i % 3 {
 			case 1:
-				h.State, h.Reason, h.Description = topology.TargetUnhealthy, "Target.ResponseCodeMismatch", "Health checks failed with these codes: [503]"
+				h.State, h.Reason, h.Description = topology.TargetUnhealthy, "Target.FailedHealthChecks", "Health checks failed"
 			case 2:
 				h.State, h.Reason, h.Description = topology.TargetInitial, "Elb.InitialHealthChecking", "Initial health checking in progress"
 			}
@@ -71,7 +71,7 @@ func TestGetTargetsIPModeListsPodIPs(t *testing.T) {
 	want := "" +
 		"TARGET-GROUP                      TARGET          PORT   ZONE              STATE       REASON\n" +
 		"k8s-default-nginxnlb-4295c357fc   192.168.1.248   7777   ap-northeast-2a   healthy     <none>\n" +
-		"k8s-default-nginxnlb-4295c357fc   192.168.2.206   7777   ap-northeast-2b   unhealthy   Target.ResponseCodeMismatch\n" +
+		"k8s-default-nginxnlb-4295c357fc   192.168.2.206   7777   ap-northeast-2b   unhealthy   Target.FailedHealthChecks\n" +
 		"k8s-default-nginxnlb-4295c357fc   192.168.3.111   7777   ap-northeast-2c   initial     Elb.InitialHealthChecking\n"
 	assert.Equal(t, want, out)
 }
@@ -89,7 +89,7 @@ func TestGetTargetsWideResolvesHosts(t *testing.T) {
 	}
 	assert.Equal(t, []string{walkthroughTargetGroup, "192.168.1.248", "7777", "ap-northeast-2a", "healthy", "<none>", pod("192.168.1.248"), "<none>"},
 		strings.Fields(lines[1]))
-	assert.True(t, strings.HasSuffix(lines[2], pod("192.168.2.206")+"   Health checks failed with these codes: [503]"), lines[2])
+	assert.True(t, strings.HasSuffix(lines[2], pod("192.168.2.206")+"   Health checks failed"), lines[2])
 	assert.True(t, strings.HasSuffix(lines[3], pod("192.168.3.111")+"   Initial health checking in progress"), lines[3])
 }
 
@@ -97,10 +97,10 @@ func TestGetTargetsInstanceModeListsInstances(t *testing.T) {
 	w := buildWorld(t, topology.TargetInstance, topology.PolicyCluster)
 	out := mustGetTargets(t, w, mixedHealth(w), Request{Output: "wide"})
 	want := "" +
-		"TARGET-GROUP                      TARGET                PORT    ZONE              STATE       REASON                        HOST     DESCRIPTION\n" +
-		"k8s-default-nginxnlb-4295c357fc   " + w.Nodes[0].InstanceID + "   32392   ap-northeast-2a   healthy     <none>                        node-1   <none>\n" +
-		"k8s-default-nginxnlb-4295c357fc   " + w.Nodes[1].InstanceID + "   32392   ap-northeast-2b   unhealthy   Target.ResponseCodeMismatch   node-2   Health checks failed with these codes: [503]\n" +
-		"k8s-default-nginxnlb-4295c357fc   " + w.Nodes[2].InstanceID + "   32392   ap-northeast-2c   initial     Elb.InitialHealthChecking     node-3   Initial health checking in progress\n"
+		"TARGET-GROUP                      TARGET                PORT    ZONE              STATE       REASON                      HOST     DESCRIPTION\n" +
+		"k8s-default-nginxnlb-4295c357fc   " + w.Nodes[0].InstanceID + "   32392   ap-northeast-2a   healthy     <none>                      node-1   <none>\n" +
+		"k8s-default-nginxnlb-4295c357fc   " + w.Nodes[1].InstanceID + "   32392   ap-northeast-2b   unhealthy   Target.FailedHealthChecks   node-2   Health checks failed\n" +
+		"k8s-default-nginxnlb-4295c357fc   " + w.Nodes[2].InstanceID + "   32392   ap-northeast-2c   initial     Elb.InitialHealthChecking   node-3   Initial health checking in progress\n"
 	assert.Equal(t, want, out)
 	for _, n := range w.Nodes {
 		assert.Regexp(t, `^i-0[0-9a-f]{16}$`, n.InstanceID)
@@ -228,8 +228,8 @@ func TestGetTargetsJSONShape(t *testing.T) {
 	assert.Equal(t, map[string]any{"state": "healthy"}, first["targetHealth"])
 
 	second := descriptions[1].(map[string]any)
-	assert.Equal(t, map[string]any{"state": "unhealthy", "reason": "Target.ResponseCodeMismatch",
-		"description": "Health checks failed with these codes: [503]"}, second["targetHealth"])
+	assert.Equal(t, map[string]any{"state": "unhealthy", "reason": "Target.FailedHealthChecks",
+		"description": "Health checks failed"}, second["targetHealth"])
 
 	// YAML carries the same document.
 	yamlOut := mustGetTargets(t, w, mixedHealth(w), Request{Output: "yaml"})

@@ -13,8 +13,12 @@ import (
 // Candidates returns the targets an NLB node sends new connections of one
 // listener to, as AWS chooses them: healthy targets in the node's own AZ
 // (in every AZ with cross-zone load balancing); when none of those is
-// healthy, all of them (fail-open). Draining and unused targets never get
-// new connections.
+// healthy, all the unhealthy ones (fail-open). Initial, draining,
+// unhealthy.draining and unused targets never get new connections: "The load balancer starts
+// routing requests to a newly registered target as soon as the
+// registration process completes and the target passes the initial health
+// checks" (NLB user guide, "Health checks for Network Load Balancer target
+// groups").
 func Candidates(node topology.NLBNode, crossZone bool, targets []topology.TargetHealth) []topology.TargetHealth {
 	var pool, healthy []topology.TargetHealth
 	for _, t := range targets {
@@ -22,7 +26,7 @@ func Candidates(node topology.NLBNode, crossZone bool, targets []topology.Target
 			continue
 		}
 		switch t.State {
-		case topology.TargetDraining, topology.TargetUnused:
+		case topology.TargetDraining, topology.TargetUnused, topology.TargetInitial, topology.TargetUnhealthyDraining:
 			continue
 		case topology.TargetHealthy:
 			healthy = append(healthy, t)
@@ -69,6 +73,14 @@ func TargetChain(tg string, t topology.Target) string {
 // reset (AWS's default, target_health_state.unhealthy.
 // connection_termination.enabled), unless the node fails open.
 func NLBNodeRules(lb topology.NLB, node topology.NLBNode, targets []topology.TargetHealth) string {
+	return NLBNodeRulesTerminating(lb, node, targets, nil)
+}
+
+// NLBNodeRulesTerminating is NLBNodeRules with the targets whose
+// connections end: deregistered targets at the end of their delay with
+// deregistration_delay.connection_termination.enabled; their flows' next
+// packets get a TCP reset.
+func NLBNodeRulesTerminating(lb topology.NLB, node topology.NLBNode, targets []topology.TargetHealth, terminated []topology.Target) string {
 	byListener := map[int][]topology.TargetHealth{}
 	var ports []int
 	for _, t := range targets {
@@ -79,7 +91,13 @@ func NLBNodeRules(lb topology.NLB, node topology.NLBNode, targets []topology.Tar
 	}
 	sort.Ints(ports)
 
-	var chains, rules, resets []string
+	// A flow the node's conntrack has forgotten (the NLB's idle timeout:
+	// the node's established timeout) is not translated again: its next
+	// packet from the client reaches the node itself, which has no socket
+	// and answers with a reset; one from the target is reset here.
+	rules := []string{`-A PREROUTING -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m conntrack --ctstate NEW -m comment --comment "nlbsim: a forgotten idle flow is not translated again" -j RETURN`}
+	resets := []string{`-A FORWARD -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m conntrack --ctstate NEW,INVALID -m comment --comment "nlbsim: packets of a forgotten idle flow get a reset" -j REJECT --reject-with tcp-reset`}
+	var chains []string
 	for _, port := range ports {
 		cands := Candidates(node, lb.CrossZone, byListener[port])
 		failingOpen := len(cands) > 0 && cands[0].State != topology.TargetHealthy
@@ -109,10 +127,23 @@ func NLBNodeRules(lb topology.NLB, node topology.NLBNode, targets []topology.Tar
 			rules = append(rules, fmt.Sprintf(`-A %s -p tcp -m comment --comment "target group %s" -m tcp -j DNAT --to-destination %s`, tChain, tg, t.Addr()))
 		}
 	}
+	for _, t := range terminated {
+		resets = append(resets, fmt.Sprintf(`-A FORWARD -d %s/32 -p tcp -m tcp --dport %d -m conntrack --ctstate DNAT -m comment --comment "target group %s: %s deregistered: terminate its connections" -j REJECT --reject-with tcp-reset`,
+			t.IP, t.Port, t.TargetGroup, t.Addr()))
+	}
 	if !lb.PreserveClientIP {
 		rules = append(rules, fmt.Sprintf(`-A POSTROUTING -m conntrack --ctstate DNAT --ctorigdst %s -m comment --comment "%s: client IP not preserved" -j SNAT --to-source %s --random-fully`,
 			node.IP, lb.Name, node.IP))
 	}
+	// With the nf_tables backend, once a namespace holds no NAT rule at
+	// all the kernel stops translating its established flows: a node left
+	// with no target would reset connections that AWS keeps (checked
+	// here: a flow through an NLB node whose nat table kept only RETURN
+	// rules was reset; with this rule it went on). A DNAT rule that never
+	// matches (nothing reaches a node for 127.0.0.2 from outside) keeps
+	// the translation.
+	rules = append(rules,
+		`-A PREROUTING -d 127.0.0.2/32 -p tcp -m comment --comment "nlbsim: never matches; keeps established flows translated" -j DNAT --to-destination 127.0.0.2`)
 	var b strings.Builder
 	b.WriteString("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
 	for _, c := range chains {

@@ -52,6 +52,8 @@ const (
 	VerbRecoverPod     = control.RecoverPod
 	VerbStopNode       = control.StopNode
 	VerbStartNode      = control.StartNode
+	VerbLabelNode      = control.LabelNode
+	VerbTaintNode      = control.TaintNode
 )
 
 // Traffic and trace: options and reports (see package observe).
@@ -100,9 +102,6 @@ func LoadTargets(cluster string) ([]topology.TargetHealth, error) {
 func ReadEvents(cluster string, offset int64) ([]Event, int64, error) {
 	return state.ReadEvents(cluster, offset)
 }
-
-// Clusters lists the clusters that have state or namespaces on this machine.
-func Clusters() ([]string, error) { return state.Clusters() }
 
 // Do asks a running cluster's supervisor to carry out an action. Errors
 // keep their kind: ErrNotFound, bad input, ErrNotRunning, or a failure.

@@ -44,26 +44,37 @@ func needsRebuild(old, new topology.Spec) []string {
 }
 
 // change applies a new spec to a running cluster in place: node rules are
-// re-synced when the Services changed, the state is saved, and the
-// supervisor re-registers the NLBs' targets. A failed change restores the
-// previous world.
+// re-synced when the Services changed, the state is saved, the supervisor
+// re-registers the NLBs' targets, and the cluster is probed as a first up
+// is. The living world keeps its nodes and pods; only the settings change.
+// A failed change restores the previous settings.
 func change(ctx context.Context, c *Cluster, w *topology.World) error {
 	old := c.World
 	if !reflect.DeepEqual(changeableInPlace(old.Spec), changeableInPlace(w.Spec)) {
 		return &topology.InvalidError{Err: &RebuildError{Cluster: old.Cluster.Name, Fields: needsRebuild(old.Spec, w.Spec)}}
 	}
-	if err := topology.CheckInPlace(old, w); err != nil {
+	// What the old spec builds, not the living world, is compared: scaling
+	// and rollouts do not stand in the way of a change of settings.
+	base, err := topology.Build(old.Spec)
+	if err != nil {
 		return err
 	}
-	w.SetCreated(old.Created)
-	if err := apply(ctx, c, w); err != nil {
-		if rerr := apply(ctx, c, old); rerr != nil {
-			return fmt.Errorf("%w; restoring the previous world also failed: %v", err, rerr)
-		}
-		return fmt.Errorf("%w (the previous settings are back)", err)
+	if err := topology.CheckInPlace(base, w); err != nil {
+		return err
 	}
-	c.World = w
-	return nil
+	next := old.WithSettingsOf(w)
+	err = apply(ctx, c, next)
+	if err == nil {
+		c.World = next
+		if err = c.probe(ctx); err == nil {
+			return nil
+		}
+	}
+	c.World = old
+	if rerr := apply(context.WithoutCancel(ctx), c, old); rerr != nil {
+		return fmt.Errorf("%w; restoring the previous world also failed: %v", err, rerr)
+	}
+	return fmt.Errorf("%w (the previous settings are back)", err)
 }
 
 // apply moves a running cluster to world to: the state is

@@ -124,6 +124,7 @@ func resume(ctx context.Context, w *topology.World, opts Options) (c *Cluster, d
 			return nil, true, err
 		}
 		c.Changed = true
+		return c, true, nil
 	}
 	return c, true, c.probe(ctx)
 }

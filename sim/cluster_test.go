@@ -134,7 +134,7 @@ func TestTwoClustersSideBySide(t *testing.T) {
 func TestDownLeavesNothing(t *testing.T) {
 	simtest.RequireRoot(t)
 	spec := topology.DefaultSpec()
-	spec.Name = simtest.ClusterName(t)
+	spec.Name, spec.TimeScale = simtest.ClusterName(t), simtest.DefaultTimeScale
 	c, err := sim.Up(context.Background(), spec, sim.Options{InProcess: true})
 	require.NoError(t, err)
 	require.NoError(t, c.Down())
@@ -166,7 +166,7 @@ func TestFailedUpLeavesNothing(t *testing.T) {
 	for _, step := range sim.UpSteps {
 		t.Run(step, func(t *testing.T) {
 			spec := topology.DefaultSpec()
-			spec.Name = simtest.ClusterName(t)
+			spec.Name, spec.TimeScale = simtest.ClusterName(t), simtest.DefaultTimeScale
 			boom := fmt.Errorf("injected failure at %s", step)
 			_, err := sim.Up(context.Background(), spec, sim.Options{InProcess: true,
 				BeforeStep: func(s string) error {
@@ -180,7 +180,7 @@ func TestFailedUpLeavesNothing(t *testing.T) {
 		})
 	}
 	spec := topology.DefaultSpec()
-	spec.Name = simtest.ClusterName(t)
+	spec.Name, spec.TimeScale = simtest.ClusterName(t), simtest.DefaultTimeScale
 	_, err := sim.Up(context.Background(), spec, sim.Options{InProcess: true, Retain: true,
 		BeforeStep: func(s string) error {
 			if s == "supervisor" {
@@ -200,7 +200,7 @@ func TestFailedUpLeavesNothing(t *testing.T) {
 func TestConcurrentUpsOfOneName(t *testing.T) {
 	simtest.RequireRoot(t)
 	spec := topology.DefaultSpec()
-	spec.Name = simtest.ClusterName(t)
+	spec.Name, spec.TimeScale = simtest.ClusterName(t), simtest.DefaultTimeScale
 	t.Cleanup(func() { sim.Down(spec.Name) })
 	var wg sync.WaitGroup
 	errs := make([]error, 2)

@@ -208,7 +208,7 @@ func TestLocalPolicyTargetsOnlyNodesWithPods(t *testing.T) {
 			assert.Equal(t, topology.TargetHealthy, tg.State, tg.Host)
 		} else {
 			assert.Equal(t, topology.TargetUnhealthy, tg.State, tg.Host)
-			assert.Equal(t, "Target.ResponseCodeMismatch", tg.Reason)
+			assert.Equal(t, "Target.FailedHealthChecks", tg.Reason, "the only unhealthy reason of an NLB")
 		}
 	}
 	for i := 0; i < 20; i++ {

@@ -74,7 +74,55 @@ func (c *Cluster) probe(ctx context.Context) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("cluster %q is not answering through the data path: %s", w.Cluster.Name, strings.Join(errs, "; "))
 	}
-	return nil
+	return c.waitProvisioned(ctx)
+}
+
+// waitProvisioned waits until no NLB target is initial any more: every
+// registration has ended and every target has met its healthy or unhealthy
+// threshold, at the world's time scale (the NLB's provisioning). It takes
+// the target group's timers: at time scale 1, the default TCP health check
+// needs three 10 s rounds after registration.
+func (c *Cluster) waitProvisioned(ctx context.Context) error {
+	w := c.World
+	var bound time.Duration
+	for _, lb := range w.LoadBalancers {
+		hc := lb.HealthCheck
+		rounds := time.Duration(max(hc.HealthyThreshold, hc.UnhealthyThreshold) + 2)
+		bound = max(bound, scaledBy(rounds*hc.Interval, w.Spec.TimeScale))
+	}
+	if bound == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, bound+probeTimeout)
+	defer cancel()
+	for {
+		targets, err := LoadTargets(w.Cluster.Name)
+		if err != nil {
+			return err
+		}
+		var initial []string
+		for _, t := range targets {
+			if t.State == topology.TargetInitial {
+				initial = append(initial, t.Addr().String())
+			}
+		}
+		if len(initial) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster %q: NLB targets still initial after their health checks' thresholds: %s", w.Cluster.Name, strings.Join(initial, ", "))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// scaledBy divides an AWS or Kubernetes timer by a time scale.
+func scaledBy(d time.Duration, timeScale float64) time.Duration {
+	if timeScale <= 1 {
+		return d
+	}
+	return time.Duration(float64(d) / timeScale)
 }
 
 // probeOne GETs url until it answers 200 (and, for a pod, with that pod's

@@ -157,6 +157,9 @@ func build(spec Spec) (*World, error) {
 		}
 		return nil, err
 	}
+	for i := range w.Pods {
+		w.InjectReadinessGates(&w.Pods[i])
+	}
 	if objs != nil {
 		w.Warnings = append(objs.warnings, w.endpointWarnings(objs)...)
 	}

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 )
@@ -14,10 +15,19 @@ import (
 func (w *World) Clone() *World {
 	c := *w
 	c.Nodes = append([]Node(nil), w.Nodes...)
+	for i := range c.Nodes {
+		if c.Nodes[i].Labels != nil {
+			c.Nodes[i].Labels = copyMap(c.Nodes[i].Labels)
+		}
+		c.Nodes[i].Taints = append([]Taint(nil), c.Nodes[i].Taints...)
+	}
 	c.Pods = make([]Pod, len(w.Pods))
 	for i, p := range w.Pods {
 		p.Labels = copyMap(p.Labels)
 		p.Ports = append([]ContainerPort(nil), p.Ports...)
+		if p.ReadinessGates != nil {
+			p.ReadinessGates = maps.Clone(p.ReadinessGates)
+		}
 		c.Pods[i] = p
 	}
 	c.HostNetworkPods = append([]Pod(nil), w.HostNetworkPods...)
@@ -88,10 +98,22 @@ func (w *World) NewPod(namespace, deployment string, now time.Time) (*Pod, error
 	if err := w.place(&pod); err != nil {
 		return nil, err
 	}
+	w.InjectReadinessGates(&pod)
 	w.Pods = append(w.Pods, pod)
 	w.sortPods()
 	p, _ := w.Pod(pod.Name)
 	return p, nil
+}
+
+// NoSchedule reports whether a taint keeps new pods off the node (the
+// Deployments' pods tolerate none of them).
+func (n Node) NoSchedule() bool {
+	for _, t := range n.Taints {
+		if t.Effect == "NoSchedule" || t.Effect == "NoExecute" {
+			return true
+		}
+	}
+	return false
 }
 
 // place gives a pod a node and an address, or leaves it Pending.
@@ -111,7 +133,7 @@ func (w *World) place(pod *Pod) error {
 	}
 	best := -1
 	for i, n := range w.Nodes {
-		if n.Stopped || n.NotReady || load[n.Name] >= limit {
+		if n.Stopped || n.NotReady || n.NoSchedule() || load[n.Name] >= limit {
 			continue
 		}
 		if best < 0 || same[n.Name] < same[w.Nodes[best].Name] ||

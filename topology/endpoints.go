@@ -49,7 +49,7 @@ func (w *World) Endpoints(svc Service, port ServicePort) []Endpoint {
 		if !ok {
 			continue
 		}
-		serving := !p.NotReady
+		serving := !p.NotReady && p.GatesMet() // the pod's Ready condition
 		out = append(out, Endpoint{Pod: p.Name, IP: p.IP, Port: target, Node: p.Node,
 			Ready: serving && !p.Terminating, Serving: serving, Terminating: p.Terminating})
 	}

@@ -90,3 +90,18 @@ func sameJSON(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+// WithSettingsOf returns a copy of a living world that takes another
+// world's in-place settings (the spec, the Services and the NLBs), keeping
+// what the cluster's life made of it: nodes, pods, Deployments' replicas
+// and templates, addresses handed out. A change in place is this, never a
+// freshly built world, which would bring back pods that are gone.
+func (w *World) WithSettingsOf(o *World) *World {
+	c := w.Clone()
+	c.Spec = o.Spec
+	c.Services = append([]Service(nil), o.Services...)
+	c.LoadBalancers = append([]NLB(nil), o.LoadBalancers...)
+	c.NamespaceLabels = o.NamespaceLabels
+	c.Warnings = o.Warnings
+	return c
+}

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,15 @@ const (
 	AnnotationHealthCheckTimeout   = annotationPrefix + "healthcheck-timeout"
 	AnnotationHealthCheckHealthy   = annotationPrefix + "healthcheck-healthy-threshold"
 	AnnotationHealthCheckUnhealthy = annotationPrefix + "healthcheck-unhealthy-threshold"
+	AnnotationHealthCheckSuccess   = annotationPrefix + "healthcheck-success-codes"
+	AnnotationTargetNodeLabels     = annotationPrefix + "target-node-labels"
+	AnnotationProxyProtocol        = annotationPrefix + "proxy-protocol"
+	// AnnotationCrossZoneDeprecated is the controller's deprecated
+	// cross-zone annotation, still honoured: its value wins over the
+	// attributes annotation's (model_build_load_balancer.go,
+	// getAnnotationSpecificLbAttributes, merged first by
+	// algorithm.MergeStringMap, where the first map's value is kept).
+	AnnotationCrossZoneDeprecated = annotationPrefix + "cross-zone-load-balancing-enabled"
 )
 
 // The walkthrough's NLB.
@@ -161,15 +171,46 @@ func newNLB(svc Service, spec Spec) (NLB, error) {
 	if err != nil {
 		return lb, bad(AnnotationAttributes, err)
 	}
-	if lb.CrossZone, err = boolAttr(attrs, "load_balancing.cross_zone.enabled", false); err != nil {
+	if v, ok := ann[AnnotationCrossZoneDeprecated]; ok {
+		attrs["load_balancing.cross_zone.enabled"] = v
+	}
+	if err := checkLBAttributes(attrs); err != nil {
 		return lb, bad(AnnotationAttributes, err)
 	}
-	if spec.CrossZone != nil {
-		lb.CrossZone = *spec.CrossZone
+	if lb.CrossZone, err = boolAttr(attrs, "load_balancing.cross_zone.enabled", false); err != nil {
+		a := AnnotationAttributes
+		if _, ok := ann[AnnotationCrossZoneDeprecated]; ok {
+			a = AnnotationCrossZoneDeprecated
+		}
+		return lb, bad(a, err)
 	}
 	tgAttrs, err := parseAttributes(ann[AnnotationTargetGroupAttrs])
 	if err != nil {
 		return lb, bad(AnnotationTargetGroupAttrs, err)
+	}
+	if err := checkTargetGroupAttributes(tgAttrs); err != nil {
+		return lb, bad(AnnotationTargetGroupAttrs, err)
+	}
+	// The target group's own setting overrides the load balancer's
+	// (TargetGroupAttribute load_balancing.cross_zone.enabled: true, false
+	// or use_load_balancer_configuration).
+	switch v := tgAttrs["load_balancing.cross_zone.enabled"]; v {
+	case "", "use_load_balancer_configuration":
+	case "true", "false":
+		lb.CrossZone = v == "true"
+	default:
+		return lb, bad(AnnotationTargetGroupAttrs, fmt.Errorf("load_balancing.cross_zone.enabled=%q must be true, false or use_load_balancer_configuration", v))
+	}
+	if spec.CrossZone != nil {
+		lb.CrossZone = *spec.CrossZone
+	}
+	if v, ok := ann[AnnotationProxyProtocol]; ok {
+		return lb, bad(AnnotationProxyProtocol, fmt.Errorf("proxy protocol v2 (%q) is not modelled: the pods' servers do not read the PROXY header", v))
+	}
+	if v, ok := ann[AnnotationTargetNodeLabels]; ok {
+		if lb.TargetNodeLabels, err = parseNodeSelector(v); err != nil {
+			return lb, bad(AnnotationTargetNodeLabels, err)
+		}
 	}
 	// AWS's default: on for instance targets, off for ip targets.
 	if lb.PreserveClientIP, err = boolAttr(tgAttrs, "preserve_client_ip.enabled", lb.TargetType == TargetInstance); err != nil {
@@ -186,10 +227,110 @@ func newNLB(svc Service, spec Spec) (NLB, error) {
 		}
 		lb.DeregistrationDelay = time.Duration(n) * time.Second
 	}
+	if lb.DeregistrationTermination, err = boolAttr(tgAttrs, "deregistration_delay.connection_termination.enabled", false); err != nil {
+		return lb, bad(AnnotationTargetGroupAttrs, err)
+	}
+	terminate, err := boolAttr(tgAttrs, "target_health_state.unhealthy.connection_termination.enabled", true)
+	if err != nil {
+		return lb, bad(AnnotationTargetGroupAttrs, err)
+	}
+	lb.UnhealthyKeepsConnections = !terminate
+	if v, ok := tgAttrs["target_health_state.unhealthy.draining_interval_seconds"]; ok {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n < 0 || n > 360000:
+			return lb, bad(AnnotationTargetGroupAttrs, fmt.Errorf("target_health_state.unhealthy.draining_interval_seconds=%q must be a whole number of seconds in 0–360000", v))
+		case terminate:
+			return lb, bad(AnnotationTargetGroupAttrs, fmt.Errorf("target_health_state.unhealthy.draining_interval_seconds needs target_health_state.unhealthy.connection_termination.enabled=false"))
+		}
+		lb.UnhealthyDrainingInterval = time.Duration(n) * time.Second
+	}
 	if lb.HealthCheck, err = healthCheck(svc, lb.TargetType, bad); err != nil {
 		return lb, err
 	}
 	return lb, nil
+}
+
+// The load balancer attributes AWS knows for a Network Load Balancer
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_LoadBalancerAttribute.html):
+// cross-zone is modelled; those without an effect on where traffic goes
+// are accepted; a DNS routing policy other than the default, or a key AWS
+// does not know, is refused.
+var lbAttributesWithoutTrafficEffect = map[string]bool{
+	"deletion_protection.enabled": true, "access_logs.s3.enabled": true, "access_logs.s3.bucket": true,
+	"access_logs.s3.prefix": true, "ipv6.deny_all_igw_traffic": true, "zonal_shift.config.enabled": true,
+	"load_balancing.cross_zone.enabled": true, "secondary_ips.auto_assigned.per_subnet": true,
+}
+
+func checkLBAttributes(attrs map[string]string) error {
+	for _, k := range sortedKeys(attrs) {
+		v := attrs[k]
+		switch {
+		case k == "dns_record.client_routing_policy":
+			if v != "any_availability_zone" {
+				return fmt.Errorf("%s=%s is not modelled (the VPC resolver answers as any_availability_zone)", k, v)
+			}
+		case !lbAttributesWithoutTrafficEffect[k]:
+			return fmt.Errorf("%s is not a Network Load Balancer attribute nlbsim knows", k)
+		}
+	}
+	return nil
+}
+
+// The target group attributes of a TCP target group
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetGroupAttribute.html):
+// value is "" for those modelled (any valid value), else the only value
+// nlbsim accepts (AWS's default); others are refused by name.
+var targetGroupAttributes = map[string]string{
+	"preserve_client_ip.enabled":                                                     "",
+	"deregistration_delay.timeout_seconds":                                           "",
+	"deregistration_delay.connection_termination.enabled":                            "",
+	"target_health_state.unhealthy.connection_termination.enabled":                   "",
+	"target_health_state.unhealthy.draining_interval_seconds":                        "",
+	"load_balancing.cross_zone.enabled":                                              "",
+	"proxy_protocol_v2.enabled":                                                      "false",
+	"stickiness.enabled":                                                             "false",
+	"stickiness.type":                                                                "source_ip",
+	"target_group_health.dns_failover.minimum_healthy_targets.count":                 "1",
+	"target_group_health.dns_failover.minimum_healthy_targets.percentage":            "off",
+	"target_group_health.unhealthy_state_routing.minimum_healthy_targets.count":      "1",
+	"target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage": "off",
+}
+
+func checkTargetGroupAttributes(attrs map[string]string) error {
+	for _, k := range sortedKeys(attrs) {
+		only, known := targetGroupAttributes[k]
+		switch {
+		case !known:
+			return fmt.Errorf("%s is not a target group attribute of a Network Load Balancer nlbsim knows", k)
+		case only != "" && attrs[k] != only:
+			return fmt.Errorf("%s=%s is not modelled (only %s, AWS's default)", k, attrs[k], only)
+		}
+	}
+	return nil
+}
+
+// parseNodeSelector reads target-node-labels: key=value pairs, or keys
+// alone (the label must exist), comma-separated.
+func parseNodeSelector(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if k = strings.TrimSpace(k); k == "" {
+			return nil, fmt.Errorf("%q is not key=value or key", kv)
+		}
+		out[k] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // healthCheck applies the controller's two default sets (see
@@ -207,15 +348,29 @@ func healthCheck(svc Service, tt TargetType, bad func(string, error) error) (Hea
 		switch strings.ToUpper(v) {
 		case "TCP", "HTTP":
 			hc.Protocol = strings.ToUpper(v)
+		case "HTTPS":
+			return hc, bad(AnnotationHealthCheckProtocol, fmt.Errorf("HTTPS health checks are not modelled (the pods serve plain HTTP); use tcp or http"))
 		default:
-			return hc, bad(AnnotationHealthCheckProtocol, fmt.Errorf("unknown protocol %q (valid: tcp, http)", v))
+			return hc, bad(AnnotationHealthCheckProtocol, fmt.Errorf("unknown protocol %q (valid: tcp, http, https)", v))
 		}
 	}
 	if v, ok := ann[AnnotationHealthCheckPort]; ok {
-		if n, err := strconv.Atoi(v); v != "traffic-port" && (err != nil || n < 1 || n > 65535) {
-			return hc, bad(AnnotationHealthCheckPort, fmt.Errorf("%q is neither traffic-port nor a port in 1–65535", v))
+		port, err := healthCheckPort(svc, tt, v)
+		if err != nil {
+			return hc, bad(AnnotationHealthCheckPort, err)
 		}
-		hc.Port = v
+		hc.Port = port
+	}
+	if hc.Protocol == "HTTP" {
+		hc.SuccessCodes = "200-399" // the controller's default matcher
+		if v, ok := ann[AnnotationHealthCheckSuccess]; ok {
+			if err := checkSuccessCodes(v); err != nil {
+				return hc, bad(AnnotationHealthCheckSuccess, err)
+			}
+			hc.SuccessCodes = v
+		}
+	} else if v, ok := ann[AnnotationHealthCheckSuccess]; ok {
+		return hc, bad(AnnotationHealthCheckSuccess, fmt.Errorf("%q applies to HTTP health checks only; this one is %s", v, hc.Protocol))
 	}
 	if v, ok := ann[AnnotationHealthCheckPath]; ok {
 		if !strings.HasPrefix(v, "/") {
@@ -268,6 +423,74 @@ func healthCheck(svc Service, tt TargetType, bad func(string, error) error) (Hea
 		return hc, bad(a, fmt.Errorf("timeout %s is above the interval %s", hc.Timeout, hc.Interval))
 	}
 	return hc, nil
+}
+
+// healthCheckPort resolves the healthcheck-port annotation as the
+// controller does (model_build_target_group.go,
+// buildTargetGroupHealthCheckPort): traffic-port, a number, or the name of
+// a Service port — its NodePort for instance targets, its numeric
+// targetPort for ip targets.
+func healthCheckPort(svc Service, tt TargetType, v string) (string, error) {
+	if v == "traffic-port" {
+		return v, nil
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 1 || n > 65535 {
+			return "", fmt.Errorf("%q is neither traffic-port, a port in 1–65535 nor a Service port's name", v)
+		}
+		return v, nil
+	}
+	for _, p := range svc.Ports {
+		if p.Name != v {
+			continue
+		}
+		if tt == TargetInstance {
+			return strconv.Itoa(p.NodePort), nil
+		}
+		if _, err := strconv.Atoi(p.TargetPort); err != nil {
+			return "", fmt.Errorf("Service port %q has the named targetPort %q: the controller needs a number for ip targets", v, p.TargetPort)
+		}
+		return p.TargetPort, nil
+	}
+	return "", fmt.Errorf("%q is neither traffic-port, a port in 1–65535 nor a Service port's name", v)
+}
+
+// checkSuccessCodes checks an HTTP matcher as AWS takes it for a Network
+// Load Balancer: codes or ranges from 200 to 599, comma-separated.
+func checkSuccessCodes(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := a, error(nil)
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || a < 200 || b > 599 || a > b {
+			return fmt.Errorf("%q: give codes or ranges from 200 to 599 (200,202 or 200-399)", v)
+		}
+	}
+	return nil
+}
+
+// Succeeds reports whether an HTTP status passes the health check's
+// success codes (200–399 when none are set).
+func (hc HealthCheck) Succeeds(status int) bool {
+	codes := hc.SuccessCodes
+	if codes == "" {
+		codes = "200-399"
+	}
+	for _, part := range strings.Split(codes, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, _ := strconv.Atoi(lo)
+		b := a
+		if isRange {
+			b, _ = strconv.Atoi(hi)
+		}
+		if status >= a && status <= b {
+			return true
+		}
+	}
+	return false
 }
 
 // parseAttributes reads the controller's stringMap format: k1=v1,k2=v2.

@@ -99,6 +99,12 @@ func (w *World) addManifests(m *manifestObjects, spec Spec) error {
 	for _, o := range m.objects {
 		if o.ns != nil {
 			namespaces[o.name] = true
+			if len(o.ns.Labels) > 0 {
+				if w.NamespaceLabels == nil {
+					w.NamespaceLabels = map[string]map[string]string{}
+				}
+				w.NamespaceLabels[o.name] = maps.Clone(o.ns.Labels)
+			}
 		}
 	}
 	var deps, svcs []*object

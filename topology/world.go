@@ -24,6 +24,8 @@ type World struct {
 	// ProbeService ("namespace/name") is the Service kube-proxy's
 	// KUBE-SERVICES lists last in a big world (Spec.Services).
 	ProbeService string `json:"probeService,omitempty"`
+	// NamespaceLabels are the labels of the manifests' Namespace objects.
+	NamespaceLabels map[string]map[string]string `json:"namespaceLabels,omitempty"`
 	// Warnings are what building the world found questionable but valid
 	// (a Service selecting no pod, an ignored kind); they are not saved.
 	Warnings []string `json:"-"`
@@ -88,6 +90,17 @@ type Node struct {
 	// node controller has noticed (after the node-monitor grace period).
 	Stopped  bool `json:"stopped,omitempty"`
 	NotReady bool `json:"notReady,omitempty"`
+	// Labels and Taints are what was set on the node beyond what EKS
+	// sets (label node, taint node; a real cluster's nodes).
+	Labels map[string]string `json:"labels,omitempty"`
+	Taints []Taint           `json:"taints,omitempty"`
+}
+
+// Taint is a node taint.
+type Taint struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Effect string `json:"effect"` // NoSchedule, PreferNoSchedule, NoExecute
 }
 
 // ShortName is the node name without its domain: ip-192-168-1-118.
@@ -129,8 +142,11 @@ type Pod struct {
 	// Terminating is set from deletion until the pod is gone.
 	Terminating bool `json:"terminating,omitempty"`
 	// Failing is how its server fails on purpose: refuse or hang.
-	Failing string    `json:"failing,omitempty"`
-	Created time.Time `json:"created"`
+	Failing string `json:"failing,omitempty"`
+	// ReadinessGates are the pod's readiness gate conditions and their
+	// status (the Load Balancer Controller's target-health gates).
+	ReadinessGates map[string]bool `json:"readinessGates,omitempty"`
+	Created        time.Time       `json:"created"`
 }
 
 // Running reports whether the pod has a node and an address.
@@ -246,9 +262,11 @@ func (s Service) Key() string { return s.Namespace + "/" + s.Name }
 
 // HealthCheck is a target group's health check.
 type HealthCheck struct {
-	Protocol           string        `json:"protocol"` // TCP or HTTP
-	Port               string        `json:"port"`     // traffic-port or a number
-	Path               string        `json:"path,omitempty"`
+	Protocol string `json:"protocol"` // TCP or HTTP
+	Port     string `json:"port"`     // traffic-port or a number
+	Path     string `json:"path,omitempty"`
+	// SuccessCodes are the HTTP codes that pass ("200-399", "200,202").
+	SuccessCodes       string        `json:"successCodes,omitempty"`
 	Interval           time.Duration `json:"interval"`
 	Timeout            time.Duration `json:"timeout"`
 	HealthyThreshold   int           `json:"healthyThreshold"`
@@ -273,8 +291,21 @@ type NLB struct {
 	PreserveClientIP bool       `json:"preserveClientIP"`
 	// DeregistrationDelay is how long a deregistered target drains.
 	DeregistrationDelay time.Duration `json:"deregistrationDelay"`
-	HealthCheck         HealthCheck   `json:"healthCheck"`
-	Nodes               []NLBNode     `json:"nodes"`
+	// DeregistrationTermination closes a drained target's connections at
+	// the end of the delay (deregistration_delay.connection_termination.enabled).
+	DeregistrationTermination bool `json:"deregistrationTermination,omitempty"`
+	// UnhealthyKeepsConnections is target_health_state.unhealthy.
+	// connection_termination.enabled=false: an unhealthy target is
+	// unhealthy.draining for UnhealthyDrainingInterval, keeping its
+	// connections, before they are reset.
+	UnhealthyKeepsConnections bool          `json:"unhealthyKeepsConnections,omitempty"`
+	UnhealthyDrainingInterval time.Duration `json:"unhealthyDrainingInterval,omitempty"`
+	HealthCheck               HealthCheck   `json:"healthCheck"`
+	Nodes                     []NLBNode     `json:"nodes"`
+	// TargetNodeLabels, from the target-node-labels annotation, limit
+	// instance targets to nodes with these labels (an empty value: the
+	// label exists).
+	TargetNodeLabels map[string]string `json:"targetNodeLabels,omitempty"`
 }
 
 // SetCreated stamps the world and its pods with the time the cluster came up.

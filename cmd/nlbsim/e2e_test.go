@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,7 +51,7 @@ func nlbsim(t *testing.T, args ...string) result {
 
 func nlbsimAs(t *testing.T, cred *syscall.Credential, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(binary, withTestTimeScale(args)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
@@ -63,6 +64,19 @@ func nlbsimAs(t *testing.T, cred *syscall.Credential, args ...string) result {
 		t.Fatalf("running nlbsim %v: %v", args, err)
 	}
 	return result{out.String(), errb.String(), code}
+}
+
+// testTimeScale runs the timers of the tests' clusters 10 times faster
+// unless a test gives --time-scale itself: `up` waits for the NLB's
+// targets to pass their health checks' thresholds (40 s at AWS's timers).
+const testTimeScale = "10"
+
+// withTestTimeScale adds --time-scale to an up without one.
+func withTestTimeScale(args []string) []string {
+	if len(args) == 0 || args[0] != "up" || slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--time-scale") }) {
+		return args
+	}
+	return append(append([]string{}, args...), "--time-scale", testTimeScale)
 }
 
 var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nlbsim/nlbsim/sim"
+	"github.com/nlbsim/nlbsim/topology"
 )
 
 // doAction sends an action to the cluster's supervisor and prints what
@@ -154,4 +155,32 @@ func newEventsCmd(g *globalFlags) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "keep printing new events until Ctrl-C")
 	return cmd
+}
+
+// newNodeEditCmd makes `label node NAME KEY=VALUE|KEY-` and `taint node
+// NAME KEY[=VALUE]:EFFECT|KEY[:EFFECT]-`, as kubectl has them.
+func newNodeEditCmd(g *globalFlags, verb string) *cobra.Command {
+	taint := verb == "taint"
+	form := "KEY=VALUE|KEY-"
+	short := "Set or remove a node's label (node.kubernetes.io/exclude-from-external-load-balancers takes it out of the NLB's instance targets)"
+	if taint {
+		form = "KEY[=VALUE]:EFFECT|KEY[:EFFECT]-"
+		short = "Set or remove a node's taint (ToBeDeletedByClusterAutoscaler, karpenter.sh/disrupted take it out of the NLB's instance targets)"
+	}
+	return &cobra.Command{
+		Use:   verb + " node NAME " + form,
+		Short: short,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 3 || args[0] != "node" && args[0] != "nodes" {
+				return usagef("usage: nlbsim %s node NAME %s", verb, form)
+			}
+			_, err := topology.ParseNodeEdit(args[2], taint)
+			return err
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			past := map[bool]string{false: "labeled", true: "tainted"}[taint]
+			a := sim.Action{Verb: sim.Verb(verb + "-node"), Name: args[1], Edit: args[2]}
+			return doAction(cmd, g, a, "node/"+args[1]+" "+past)
+		},
+	}
 }

@@ -106,7 +106,11 @@ func writeTrafficTable(out io.Writer, r *sim.TrafficReport, alpha float64) {
 		sort.Strings(kinds)
 		fmt.Fprintf(out, " (%s)", strings.Join(kinds, ", "))
 	}
-	fmt.Fprintf(out, "; latency p50 %.2f ms, p99 %.2f ms\n", r.LatencyMs.P50, r.LatencyMs.P99)
+	fmt.Fprintf(out, "; latency p50 %.2f ms, p99 %.2f ms", r.LatencyMs.P50, r.LatencyMs.P99)
+	if r.PortAllocationErrors != nil {
+		fmt.Fprintf(out, "; NLB port allocation errors %d", *r.PortAllocationErrors)
+	}
+	fmt.Fprintln(out)
 	served := r.Requests - r.Errors
 	section(out, "POD", r.ByPod, served, r.Expected)
 	section(out, "NLB ADDRESS", r.ByNLBAddress, r.Requests, nil)

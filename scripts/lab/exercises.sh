@@ -57,7 +57,7 @@ nl exec pod-2 -- iptables -I INPUT -p tcp --dport 7777 -j DROP
 limit=$(seconds 60)
 check "within $limit s, $pod2 turns unhealthy" wait_for "$limit" target_is "$pod2" unhealthy
 show get targets
-check "its reason is Target.Timeout" contains "$OUT" "$pod2 +7777 +ap-northeast-2b +unhealthy +Target\.Timeout"
+check "its reason is Target.FailedHealthChecks (the only unhealthy reason an NLB gives)" contains "$OUT" "$pod2 +7777 +ap-northeast-2b +unhealthy +Target\.FailedHealthChecks"
 say "" "AZ b has no healthy target left, so the resolver drops nlb-b and every request goes to node 1's pod:"
 check "all requests succeed, through nlb-a only" equal "$(nlb_addresses 30)" "$nlb_a"
 printf '\n%s$ sudo nlbsim exec --name %s pod-2 -- iptables -D INPUT -p tcp --dport 7777 -j DROP%s\n' "$C" "$NAME" "$Z"
@@ -93,7 +93,7 @@ check "the Service has a healthCheckNodePort (${hc_port:-none})" contains "$hc_p
 check "the NLB's health check is HTTP /healthz on it" \
 	contains "$(grep -A3 '^  Health Check:' <<<"$OUT" | tr -s ' \n' ' ')" "Protocol: HTTP Port: ${hc_port:-none} Path: /healthz"
 show get targets -o wide
-check "node 3 (no nginx pod) is unhealthy, with the 503 of kube-proxy's health server" contains "$OUT" "32392 +ap-northeast-2c +unhealthy +Target\.ResponseCodeMismatch +node-3"
+check "node 3 (no nginx pod) is unhealthy: kube-proxy's health server answers 503" contains "$OUT" "32392 +ap-northeast-2c +unhealthy +Target\.FailedHealthChecks +node-3"
 report=$(nl traffic -n 60 --fail-on-errors -o json)
 check "every request succeeds, through nlb-a and nlb-b only" equal "$(jq -r '[.byNLBAddress | keys[]] | sort | join(" ")' <<<"$report")" "$nlb_a $nlb_b"
 check "the pods see the bastion's own address" equal "$(jq -r '[.bySourceSeen | keys[]] | join(" ")' <<<"$report")" 192.168.1.100

@@ -74,6 +74,11 @@ type TrafficReport struct {
 	// the run (in request order).
 	Chaos          string `json:"chaos,omitempty"`
 	ErrorsOverTime []int  `json:"errorsOverTime,omitempty"`
+	// PortAllocationErrors counts, when an NLB translates the client's
+	// source (client IP preservation off), the connections its nodes
+	// could not give a source port during the run (AWS's
+	// PortAllocationErrorCount); absent when none translates.
+	PortAllocationErrors *uint64 `json:"portAllocationErrors,omitempty"`
 }
 
 // Latency summarises request times.
@@ -241,7 +246,15 @@ func Traffic(ctx context.Context, w *topology.World, backend nat.Backend, opts T
 	if err := walker.readAll(); err != nil {
 		return nil, err
 	}
+	portsBefore, err := portAllocationFailures(w)
+	if err != nil {
+		return nil, err
+	}
 	results, err := runRequests(ctx, ns, w, client, dest, opts)
+	if err != nil {
+		return nil, err
+	}
+	portsAfter, err := portAllocationFailures(w)
 	if err != nil {
 		return nil, err
 	}
@@ -249,6 +262,13 @@ func Traffic(ctx context.Context, w *topology.World, backend nat.Backend, opts T
 		return nil, err
 	}
 	report := summarise(w, client, opts, results)
+	if len(portsAfter) > 0 {
+		var n uint64
+		for node, v := range portsAfter {
+			n += v - portsBefore[node]
+		}
+		report.PortAllocationErrors = &n
+	}
 	if opts.Chaos != nil {
 		report.Chaos = opts.Chaos.Spec
 		report.ErrorsOverTime = make([]int, 10)

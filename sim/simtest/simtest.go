@@ -81,13 +81,20 @@ func ExternalTrafficPolicy(p topology.TrafficPolicy) Option {
 	return func(s *topology.Spec) { s.ExternalTrafficPolicy = p }
 }
 
+// DefaultTimeScale is the time scale of a test cluster without a
+// TimeScale option: Up returns when every NLB target has passed its health
+// checks' thresholds, which at AWS's timers takes about 40 s.
+const DefaultTimeScale = 10
+
 // Up starts a cluster for a test with the supervisor in the test process,
-// and removes it when the test ends unless NLBSIM_KEEP=1.
+// and removes it when the test ends unless NLBSIM_KEEP=1. Its timers run
+// DefaultTimeScale times faster unless a TimeScale option says otherwise.
 func Up(t testing.TB, opts ...Option) *sim.Cluster {
 	t.Helper()
 	RequireRoot(t)
 	spec := topology.DefaultSpec()
 	spec.Name = ClusterName(t)
+	spec.TimeScale = DefaultTimeScale
 	for _, o := range opts {
 		o(&spec)
 	}

@@ -16,10 +16,12 @@ const (
 	RecoverPod     Verb = "recover-pod"
 	StopNode       Verb = "stop-node"
 	StartNode      Verb = "start-node"
+	LabelNode      Verb = "label-node"
+	TaintNode      Verb = "taint-node"
 )
 
 // Verbs lists every verb, in the order help texts show them.
-var Verbs = []Verb{Scale, RolloutRestart, DeletePod, FailPod, RecoverPod, StopNode, StartNode}
+var Verbs = []Verb{Scale, RolloutRestart, DeletePod, FailPod, RecoverPod, StopNode, StartNode, LabelNode, TaintNode}
 
 // OnPod reports whether the verb names a pod (pod-N aliases are resolved).
 func (v Verb) OnPod() bool { return v == DeletePod || v == FailPod || v == RecoverPod }
@@ -31,4 +33,7 @@ type Action struct {
 	Name      string `json:"name"`
 	Replicas  int    `json:"replicas,omitempty"`
 	How       string `json:"how,omitempty"` // fail-pod: refuse or hang
+	// Edit is label-node's KEY=VALUE or KEY-, taint-node's
+	// KEY[=VALUE]:EFFECT or KEY[:EFFECT]-.
+	Edit string `json:"edit,omitempty"`
 }

@@ -56,11 +56,26 @@ func HostSysctls(kind topology.HostKind) []Sysctl {
 	return s
 }
 
+// ConntrackEstablishedTimeout is the conntrack timeout of established TCP
+// flows, per namespace: an NLB node's is the NLB's idle timeout.
+const ConntrackEstablishedTimeout = "net.netfilter.nf_conntrack_tcp_timeout_established"
+
+// ConntrackTimeWaitTimeout is how long conntrack keeps a closed TCP flow,
+// per namespace: an NLB node keeps it beyond the targets' own TIME_WAIT
+// (60 s), so that its SNAT never gives a new connection a tuple still in
+// use at the target.
+const ConntrackTimeWaitTimeout = "net.netfilter.nf_conntrack_tcp_timeout_time_wait"
+
+// SetSysctls writes settings inside a namespace.
+func SetSysctls(ns Handle, settings []Sysctl) error {
+	return In(ns, func() error { return writeSysctls(settings) })
+}
+
 // SysctlKeys lists every sysctl nlbsim writes in some namespace, so that a
 // safety test can check that the host's own values never change.
 func SysctlKeys() []string {
-	seen := map[string]bool{}
-	var out []string
+	seen := map[string]bool{ConntrackEstablishedTimeout: true, ConntrackTimeWaitTimeout: true}
+	out := []string{ConntrackEstablishedTimeout, ConntrackTimeWaitTimeout}
 	for _, k := range []topology.HostKind{topology.KindVPC, topology.KindNode, topology.KindPod} {
 		for _, s := range HostSysctls(k) {
 			if !seen[s.Key] {

@@ -315,6 +315,29 @@ func (s *Supervisor) StartNode(name string) error {
 	return nil
 }
 
+// EditNode sets or removes a node's label or taint, as kubectl label node
+// and kubectl taint node do; the Load Balancer Controller re-selects its
+// instance targets and the scheduler keeps new pods off NoSchedule nodes.
+func (s *Supervisor) EditNode(name, edit string, taint bool) error {
+	e, err := topology.ParseNodeEdit(edit, taint)
+	if err != nil {
+		return err
+	}
+	n, err := s.nodeNamed(name)
+	if err != nil {
+		return err
+	}
+	if err := s.change(func(w *topology.World) error {
+		editNode(w, n.Name, e.Apply)
+		return nil
+	}); err != nil {
+		return err
+	}
+	reason := map[bool]string{false: "Labelled", true: "Tainted"}[taint]
+	s.event(eventNormal, reason, "node/"+n.NodeName, e.String())
+	return nil
+}
+
 // editNode edits a node of a world; its pods' readiness follows the node's.
 func editNode(w *topology.World, name string, edit func(*topology.Node)) {
 	for i := range w.Nodes {
@@ -380,14 +403,8 @@ func (s *Supervisor) rollOut(namespace, name string, step int) {
 		var started []string
 		err := s.change(func(w *topology.World) error {
 			var err error
-			if started, err = s.createPods(w, namespace, name, n); err != nil {
-				return err
-			}
-			for _, v := range old[:n] {
-				p, _ := w.Pod(v)
-				p.Terminating = true
-			}
-			return nil
+			started, err = s.createPods(w, namespace, name, n)
+			return err
 		})
 		if err != nil {
 			s.event(eventWarning, "RolloutFailed", "deployment/"+name, err.Error())
@@ -396,8 +413,47 @@ func (s *Supervisor) rollOut(namespace, name string, step int) {
 		for _, p := range started {
 			s.event(eventNormal, "Started", "pod/"+p, "Started container (new template)")
 		}
+		// Old pods go only once the new ones are Ready (maxUnavailable):
+		// at once without a readiness probe or gate; with the Load
+		// Balancer Controller's gate, once their targets are healthy.
+		if !s.waitReady(started) {
+			return
+		}
+		err = s.change(func(w *topology.World) error {
+			for _, v := range old[:n] {
+				if p, ok := w.Pod(v); ok {
+					p.Terminating = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			s.event(eventWarning, "RolloutFailed", "deployment/"+name, err.Error())
+			return
+		}
+		// Terminating pods no longer count: the next step starts at once,
+		// as the Deployment controller's does.
 		for _, v := range old[:n] {
-			s.finishTermination(v)
+			go s.finishTermination(v)
+		}
+	}
+}
+
+// waitReady waits until every pod named is Ready or gone; it reports
+// whether the supervisor still runs.
+func (s *Supervisor) waitReady(pods []string) bool {
+	for {
+		w, waiting := s.world(), false
+		for _, name := range pods {
+			if p, ok := w.Pod(name); ok && !p.Terminating && !p.Ready() {
+				waiting = true
+			}
+		}
+		if !waiting {
+			return true
+		}
+		if !s.sleep(10 * time.Millisecond) {
+			return false
 		}
 	}
 }
@@ -439,6 +495,8 @@ func (s *Supervisor) Do(a control.Action) error {
 		return s.StopNode(a.Name)
 	case control.StartNode:
 		return s.StartNode(a.Name)
+	case control.LabelNode, control.TaintNode:
+		return s.EditNode(a.Name, a.Edit, a.Verb == control.TaintNode)
 	}
 	return &topology.InvalidError{Err: fmt.Errorf("unknown action %q", a.Verb)}
 }

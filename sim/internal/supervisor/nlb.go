@@ -3,12 +3,15 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nlbsim/nlbsim/sim/internal/netns"
@@ -18,12 +21,22 @@ import (
 	"github.com/nlbsim/nlbsim/topology"
 )
 
-// Reasons AWS gives for a target's state (DescribeTargetHealth).
+// Reasons AWS gives for a target's state in DescribeTargetHealth
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html).
+// For a Network Load Balancer the only unhealthy reason is
+// Target.FailedHealthChecks: Target.ResponseCodeMismatch and Target.Timeout
+// "apply only to Application Load Balancers and Gateway Load Balancers".
 const (
-	reasonInitial      = "Elb.InitialHealthChecking"
-	reasonFailed       = "Target.FailedHealthChecks"
-	reasonCodeMismatch = "Target.ResponseCodeMismatch"
-	reasonTimeout      = "Target.Timeout"
+	reasonRegistering = "Elb.RegistrationInProgress"
+	reasonInitial     = "Elb.InitialHealthChecking"
+	reasonFailed      = "Target.FailedHealthChecks"
+)
+
+// Descriptions DescribeTargetHealth gives with those reasons.
+const (
+	describeRegistering = "Target registration is in progress"
+	describeInitial     = "Initial health checking in progress"
+	describeFailed      = "Health checks failed"
 )
 
 // targetRecord is a target's health with the streak that moves it.
@@ -44,38 +57,68 @@ type nlbController struct {
 
 	mu      sync.Mutex
 	targets map[string][]*targetRecord // guarded by mu: by NLB name
+	// opening is set while a goroutine opens pods' readiness gates.
+	opening atomic.Bool
+
+	// terminated are deregistered targets whose connections the NLB
+	// resets (deregistration_delay.connection_termination.enabled), until
+	// the address registers again. Guarded by mu, by NLB name.
+	terminated map[string][]topology.Target
 }
 
 func newNLBController(s *Supervisor, w *topology.World) *nlbController {
-	c := &nlbController{s: s, w: w, targets: map[string][]*targetRecord{}}
+	c := &nlbController{s: s, w: w, targets: map[string][]*targetRecord{}, terminated: map[string][]topology.Target{}}
 	for _, lb := range w.LoadBalancers {
 		for _, t := range w.Targets(lb) {
-			c.targets[lb.Name] = append(c.targets[lb.Name], &targetRecord{TargetHealth: topology.TargetHealth{
-				Target: t, State: topology.TargetInitial, Reason: reasonInitial,
-				Description: "Initial health checking in progress"}})
+			c.targets[lb.Name] = append(c.targets[lb.Name], registering(t))
 		}
 	}
 	return c
 }
 
-// provision runs the first round of health checks at once, as the NLB's
-// provisioning does: targets that pass are healthy, those that fail are
-// unhealthy; then every NLB node is programmed.
-func (c *nlbController) provision(ctx context.Context) error {
+// nlbIdleTimeout is how long an NLB keeps an idle TCP flow: "the idle
+// timeout for TCP flows is 350 seconds" (NLB user guide, "Connection idle
+// timeout"); then the next packet of either side gets a reset.
+const nlbIdleTimeout = 350 * time.Second
+
+// setIdleTimeout makes the NLB nodes' conntrack forget idle established
+// flows after the idle timeout at the world's time scale (whole seconds,
+// at least one); the NLB nodes' rules reset the packets of forgotten
+// flows. Closed flows are kept 120 s, beyond the targets' TIME_WAIT, so
+// that the nodes' SNAT never reuses a tuple still in use at a target.
+func (c *nlbController) setIdleTimeout() error {
+	secs := max(1, int(math.Round(c.s.scaled(nlbIdleTimeout).Seconds())))
 	for _, lb := range c.w.LoadBalancers {
-		results := c.checkAll(ctx, lb)
-		c.mu.Lock()
-		for i, r := range c.targets[lb.Name] {
-			if results[i] == "" {
-				r.State, r.Reason, r.Description, r.passes = topology.TargetHealthy, "", "", 1
-			} else {
-				c.markUnhealthy(r, results[i])
-				r.fails = 1
+		for _, node := range lb.Nodes {
+			ns, ok := c.s.handle(node.Name)
+			if !ok {
+				continue
+			}
+			if err := netns.SetSysctls(ns, []netns.Sysctl{
+				{Key: netns.ConntrackEstablishedTimeout, Value: strconv.Itoa(secs)},
+				{Key: netns.ConntrackTimeWaitTimeout, Value: "120"}, // the kernel's default, made sure of
+			}); err != nil {
+				return fmt.Errorf("NLB node %s: %w", node.Name, err)
 			}
 		}
-		c.mu.Unlock()
 	}
-	return c.program()
+	return nil
+}
+
+// registering is a target just registered: initial, with
+// Elb.RegistrationInProgress until its first health checks start. AWS:
+// "It can take a few minutes for the registration process to complete and
+// health checks to start" (NLB user guide, "Health checks for Network Load
+// Balancer target groups"); here registration lasts until the target
+// group's next round of health checks.
+func registering(t topology.Target) *targetRecord {
+	return &targetRecord{TargetHealth: topology.TargetHealth{
+		Target: t, State: topology.TargetInitial, Reason: reasonRegistering, Description: describeRegistering}}
+}
+
+// reregister puts a known target back to registration.
+func (r *targetRecord) reregister() {
+	r.State, r.Reason, r.Description, r.passes, r.fails = topology.TargetInitial, reasonRegistering, describeRegistering, 0, 0
 }
 
 // run health-checks every NLB's targets at its interval (divided by the
@@ -94,11 +137,21 @@ func (c *nlbController) run(ctx context.Context) {
 					return
 				case <-tick.C:
 				}
+				started := c.startChecks(lb)
 				results := c.checkAll(ctx, lb)
 				if ctx.Err() != nil {
 					return
 				}
-				changed := c.apply(lb, results)
+				changed := c.apply(lb, results) || started
+				// Not in this goroutine: the gates change the world under
+				// lifeMu, which Reload and Stop hold while they wait for
+				// this loop to end.
+				if c.opening.CompareAndSwap(false, true) {
+					go func() {
+						defer c.opening.Store(false)
+						c.openGates(lb)
+					}()
+				}
 				if c.dropDrained(lb) || changed {
 					if err := c.program(); err != nil {
 						c.s.log.Printf("programming NLB %s: %v", lb.Name, err)
@@ -110,14 +163,31 @@ func (c *nlbController) run(ctx context.Context) {
 	wg.Wait()
 }
 
-// apply moves targets along their thresholds; it reports whether any
-// target changed state.
+// startChecks ends the registration of the targets registered since the
+// last round: their initial health checks start now. It reports whether
+// any target did.
+func (c *nlbController) startChecks(lb topology.NLB) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	started := false
+	for _, r := range c.targets[lb.Name] {
+		if r.State == topology.TargetInitial && r.Reason == reasonRegistering {
+			r.Reason, r.Description, started = reasonInitial, describeInitial, true
+		}
+	}
+	return started
+}
+
+// apply moves targets along their thresholds: HealthyThreshold passes in a
+// row make a target healthy, UnhealthyThreshold failures unhealthy, from
+// initial as later on. It reports whether any target changed state.
 func (c *nlbController) apply(lb topology.NLB, results []string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	changed := false
 	for i, r := range c.targets[lb.Name] {
-		if i >= len(results) || r.State == topology.TargetDraining || r.State == topology.TargetUnused {
+		if i >= len(results) || r.State == topology.TargetDraining || r.State == topology.TargetUnused ||
+			r.Reason == reasonRegistering {
 			continue
 		}
 		if results[i] == "" {
@@ -130,13 +200,64 @@ func (c *nlbController) apply(lb topology.NLB, results []string) bool {
 			continue
 		}
 		r.passes, r.fails = 0, r.fails+1
-		if r.State != topology.TargetUnhealthy && r.fails >= lb.HealthCheck.UnhealthyThreshold {
-			c.markUnhealthy(r, results[i])
-			c.s.event(eventWarning, "TargetUnhealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unhealthy: "+r.Reason+": "+r.Description)
+		if r.State != topology.TargetUnhealthy && r.State != topology.TargetUnhealthyDraining && r.fails >= lb.HealthCheck.UnhealthyThreshold {
+			c.markUnhealthy(r)
+			what := " is unhealthy: "
+			if lb.UnhealthyKeepsConnections && lb.UnhealthyDrainingInterval > 0 {
+				r.State, r.drainUntil = topology.TargetUnhealthyDraining, time.Now().Add(c.s.scaled(lb.UnhealthyDrainingInterval))
+				what = " is unhealthy.draining (keeps its connections for " + c.s.scaled(lb.UnhealthyDrainingInterval).String() + "): "
+			}
+			c.s.event(eventWarning, "TargetUnhealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+what+r.Reason+": "+r.Description+" (last check: "+failureText(results[i])+")")
 			changed = true
 		}
 	}
 	return changed
+}
+
+// openGates does the Load Balancer Controller's part of pod readiness
+// gates: the target-health condition of a pod whose target is healthy
+// turns True (and stays so: the gate is for getting Ready). The caller
+// holds no lock and is not the health-check loop (it takes lifeMu).
+func (c *nlbController) openGates(lb topology.NLB) {
+	if lb.TargetType != topology.TargetIP {
+		return
+	}
+	c.mu.Lock()
+	var open []topology.Target
+	for _, r := range c.targets[lb.Name] {
+		if r.State == topology.TargetHealthy {
+			open = append(open, r.Target)
+		}
+	}
+	c.mu.Unlock()
+	w := c.s.world()
+	var opening []topology.Target
+	for _, t := range open {
+		if p, ok := w.Pod(t.Host); ok && p.IP == t.IP {
+			if cur, has := p.ReadinessGates[topology.ReadinessGatePrefix+t.TargetGroup]; has && !cur {
+				opening = append(opening, t)
+			}
+		}
+	}
+	if len(opening) == 0 {
+		return
+	}
+	var opened []topology.Target
+	err := c.s.change(func(w *topology.World) error {
+		opened = opened[:0]
+		for _, t := range opening {
+			if p, ok := w.Pod(t.Host); ok && p.IP == t.IP && p.SetGate(topology.ReadinessGatePrefix+t.TargetGroup, true) {
+				opened = append(opened, t)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	for _, t := range opened {
+		c.s.event(eventNormal, "ReadinessGateTrue", "pod/"+t.Host, topology.ReadinessGatePrefix+t.TargetGroup+" is True: the target "+t.Addr().String()+" is healthy")
+	}
 }
 
 // reconcile registers and deregisters targets as the Load Balancer
@@ -166,7 +287,7 @@ func (c *nlbController) reconcile() {
 					c.s.event(eventNormal, "TargetUnused", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unused: the instance is stopped")
 				}
 			case wanted && (r.State == topology.TargetUnused || r.State == topology.TargetDraining):
-				r.State, r.Reason, r.Description, r.passes, r.fails = topology.TargetInitial, reasonInitial, "Initial health checking in progress", 0, 0
+				r.reregister()
 				c.s.event(eventNormal, "TargetRegistered", "targetgroup/"+r.TargetGroup, r.Addr().String()+" registered")
 			case !wanted && r.State != topology.TargetDraining:
 				r.State, r.Reason, r.Description = topology.TargetDraining, "Target.DeregistrationInProgress", "Target deregistration is in progress"
@@ -176,8 +297,10 @@ func (c *nlbController) reconcile() {
 		}
 		for _, k := range order {
 			if t, ok := want[k]; ok {
-				c.targets[lb.Name] = append(c.targets[lb.Name], &targetRecord{TargetHealth: topology.TargetHealth{
-					Target: t, State: topology.TargetInitial, Reason: reasonInitial, Description: "Initial health checking in progress"}})
+				c.terminated[lb.Name] = slices.DeleteFunc(c.terminated[lb.Name], func(x topology.Target) bool {
+					return x.TargetGroup == t.TargetGroup && x.Addr() == t.Addr()
+				})
+				c.targets[lb.Name] = append(c.targets[lb.Name], registering(t))
 				c.s.event(eventNormal, "TargetRegistered", "targetgroup/"+t.TargetGroup, t.Addr().String()+" registered")
 			}
 		}
@@ -188,17 +311,28 @@ func (c *nlbController) reconcile() {
 	}
 }
 
-// dropDrained forgets targets whose deregistration delay has passed; it
-// reports whether any went.
+// dropDrained forgets targets whose deregistration delay has passed and
+// ends unhealthy draining intervals; it reports whether any target went or
+// changed.
 func (c *nlbController) dropDrained(lb topology.NLB) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now, kept, dropped := time.Now(), c.targets[lb.Name][:0], false
 	for _, r := range c.targets[lb.Name] {
 		if r.State == topology.TargetDraining && now.After(r.drainUntil) {
-			c.s.event(eventNormal, "TargetDeregistered", "targetgroup/"+r.TargetGroup, r.Addr().String()+" drained and deregistered")
+			msg := " drained and deregistered"
+			if lb.DeregistrationTermination {
+				c.terminated[lb.Name] = append(c.terminated[lb.Name], r.Target)
+				msg += "; its connections are terminated"
+			}
+			c.s.event(eventNormal, "TargetDeregistered", "targetgroup/"+r.TargetGroup, r.Addr().String()+msg)
 			dropped = true
 			continue
+		}
+		if r.State == topology.TargetUnhealthyDraining && now.After(r.drainUntil) {
+			r.State = topology.TargetUnhealthy
+			c.s.event(eventWarning, "TargetUnhealthy", "targetgroup/"+r.TargetGroup, r.Addr().String()+" is unhealthy: the draining interval is over; its connections are reset")
+			dropped = true
 		}
 		kept = append(kept, r)
 	}
@@ -206,14 +340,11 @@ func (c *nlbController) dropDrained(lb topology.NLB) bool {
 	return dropped
 }
 
-func (c *nlbController) markUnhealthy(r *targetRecord, failure string) {
-	r.State, r.Reason, r.Description = topology.TargetUnhealthy, reasonFailed, "Health checks failed"
-	switch {
-	case failure == "timeout":
-		r.Reason, r.Description = reasonTimeout, "Request timed out"
-	case len(failure) == 3:
-		r.Reason, r.Description = reasonCodeMismatch, "Health checks failed with these codes: ["+failure+"]"
-	}
+// markUnhealthy gives a target the one unhealthy reason an NLB reports,
+// whatever failed (a refusal, a timeout, an HTTP status outside the
+// success codes); the event names what failed.
+func (c *nlbController) markUnhealthy(r *targetRecord) {
+	r.State, r.Reason, r.Description = topology.TargetUnhealthy, reasonFailed, describeFailed
 }
 
 // checkAll probes every target of an NLB from every NLB node at once. A
@@ -238,7 +369,7 @@ func (c *nlbController) checkAll(ctx context.Context, lb topology.NLB) []string 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if why := c.probe(ctx, ns, lb, t); why != "" {
+				if why := c.probe(ctx, ns, node, lb, t); why != "" {
 					mu.Lock()
 					failures[i] = append(failures[i], why)
 					mu.Unlock()
@@ -257,8 +388,14 @@ func (c *nlbController) checkAll(ctx context.Context, lb topology.NLB) []string 
 }
 
 // probe runs one health check from inside an NLB node's namespace: a TCP
-// connection, or an HTTP GET whose status must be 200–399.
-func (c *nlbController) probe(ctx context.Context, ns netns.Handle, lb topology.NLB, t topology.Target) string {
+// connection, or an HTTP GET whose status must be one of the success codes
+// (200–399 by default). An HTTP check
+// sends the NLB node's private address and the listener port as its Host
+// header and does not follow redirects (a 3xx is a success): "HTTP health
+// check requests use the private IP address of the load balancer node and
+// the listener port as the host header" (NLB user guide, "Health checks for
+// Network Load Balancer target groups").
+func (c *nlbController) probe(ctx context.Context, ns netns.Handle, node topology.NLBNode, lb topology.NLB, t topology.Target) string {
 	hc := lb.HealthCheck
 	timeout := c.s.scaled(hc.Timeout)
 	addr := net.JoinHostPort(t.IP.String(), strconv.Itoa(lb.HealthCheckPort(t)))
@@ -277,15 +414,29 @@ func (c *nlbController) probe(ctx context.Context, ns netns.Handle, lb topology.
 	if err != nil {
 		return err.Error()
 	}
-	resp, err := netns.HTTPClient(ns, timeout, false).Do(req)
+	req.Host = net.JoinHostPort(node.IP.String(), strconv.Itoa(t.ListenerPort))
+	client := netns.HTTPClient(ns, timeout, false)
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Do(req)
 	if err != nil {
 		return failureKind(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 399 {
+	if !hc.Succeeds(resp.StatusCode) {
 		return strconv.Itoa(resp.StatusCode)
 	}
 	return ""
+}
+
+// failureText says what a failed check met, for events.
+func failureText(failure string) string {
+	switch {
+	case failure == "timeout":
+		return "timed out"
+	case len(failure) == 3:
+		return "HTTP " + failure
+	}
+	return "connection refused"
 }
 
 func failureKind(err error) string {
@@ -306,6 +457,10 @@ func (c *nlbController) program() error {
 	}()
 	c.mu.Lock()
 	byLB := map[string][]topology.TargetHealth{}
+	terminated := map[string][]topology.Target{}
+	for name, ts := range c.terminated {
+		terminated[name] = slices.Clone(ts)
+	}
 	var all []topology.TargetHealth
 	for name, rs := range c.targets {
 		for _, r := range rs {
@@ -329,7 +484,7 @@ func (c *nlbController) program() error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				text := nat.NLBNodeRules(lb, node, healths)
+				text := nat.NLBNodeRulesTerminating(lb, node, healths, terminated[lb.Name])
 				if err := nat.Replace(c.s.backend, text, netns.RunIn(topology.Namespace(c.w.Cluster.Name, node.Name))); err != nil {
 					errMu.Lock()
 					errs = append(errs, fmt.Errorf("NLB node %s: %w", node.Name, err))

@@ -277,8 +277,8 @@ func (s *Supervisor) stopPod(name string) {
 
 // startServices starts what depends on the Services' settings: kube-proxy's
 // health-check node port servers and the NLBs (target registration, the
-// first health checks at once as the NLB's provisioning, the NLB nodes'
-// rules, and the checks that go on). The caller holds lifeMu.
+// NLB nodes' rules, and the health checks, which start at the target
+// groups' next round as after any registration). The caller holds lifeMu.
 func (s *Supervisor) startServices(w *topology.World) (svcs *services, err error) {
 	svcs = &services{}
 	defer func() {
@@ -302,7 +302,10 @@ func (s *Supervisor) startServices(w *topology.World) (svcs *services, err error
 	svcs.nlb = newNLBController(s, w)
 	ctx, cancel := context.WithCancel(s.life)
 	svcs.cancel = cancel
-	if err := svcs.nlb.provision(ctx); err != nil {
+	if err := svcs.nlb.program(); err != nil {
+		return svcs, err
+	}
+	if err := svcs.nlb.setIdleTimeout(); err != nil {
 		return svcs, err
 	}
 	svcs.done = make(chan struct{})
@@ -336,7 +339,7 @@ var ErrStopped = errors.New("the supervisor is stopping")
 // Reload applies a changed world in place (target mode, cross-zone, client
 // IP preservation, traffic policy, time scale, Services): kube-proxy syncs
 // every node when the Services changed, and the NLBs re-register their
-// targets, which start in initial and are checked at once; pods keep
+// targets, which start in initial (Elb.RegistrationInProgress); pods keep
 // serving. It never runs beside a change of the living cluster or Stop. On
 // an error the caller reloads the previous world.
 func (s *Supervisor) Reload(w *topology.World) error {
@@ -347,6 +350,12 @@ func (s *Supervisor) Reload(w *topology.World) error {
 	}
 	s.services.stop()
 	s.services = nil
+	// The settings are w's; nodes and pods are as the cluster lived them,
+	// also if it lived on since w was made.
+	w = s.world().WithSettingsOf(w)
+	if err := state.SaveWorld(w); err != nil {
+		return err
+	}
 	old := s.live.Swap(w)
 	if !reflect.DeepEqual(old.Services, w.Services) {
 		// kube-proxy sees the Services change: a sync now, partial as
