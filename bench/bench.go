@@ -1,0 +1,317 @@
+// Package bench measures what kube-proxy's rules cost a node as the cluster
+// grows (nlbsim bench): for each proxy mode and each number of Services it
+// brings up a real cluster (sim.Up with Spec.Services), measures the first
+// packet of new connections to the probe Service on sockets, a node's full
+// and incremental sync, and the size and memory of its ruleset, and tears
+// the cluster down.
+//
+// It uses the sim facade, so it lives beside sim rather than under it
+// (sim/layering_test.go).
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nlbsim/nlbsim/nat"
+	"github.com/nlbsim/nlbsim/sim"
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+// Mode is a kube-proxy mode bench can measure.
+type Mode struct {
+	Name string
+	// spec sets the mode on a cluster's spec.
+	spec func(*topology.Spec)
+	// firstSync generates a node's rules and loads them into a fresh
+	// namespace as up loads a new node; the loading command (the restore,
+	// or nft) is started through run.
+	firstSync func(b nat.Backend, w *topology.World, node string, run nat.RunInNamespace) error
+	// count counts the rules (nftables: rules and set elements) a live
+	// node holds.
+	count func(w *topology.World, node string) (int, error)
+}
+
+// modes are the proxy modes of this build, in the order a run measures
+// them. nftables mode joins with one entry here once Spec.ProxyMode has it.
+var modes = []Mode{
+	{Name: "iptables", spec: func(*topology.Spec) {}, firstSync: iptablesFirstSync, count: iptablesCount},
+}
+
+// ErrModeUnavailable is the error of a proxy mode that exists upstream but
+// not in this build.
+var ErrModeUnavailable = errors.New("not available in this build")
+
+// ParseModes reads a comma-separated list of proxy modes.
+func ParseModes(list string) ([]Mode, error) {
+	var out []Mode
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		i := slices.IndexFunc(modes, func(m Mode) bool { return m.Name == name })
+		switch {
+		case i >= 0:
+			if slices.ContainsFunc(out, func(m Mode) bool { return m.Name == name }) {
+				return nil, fmt.Errorf("proxy mode %q given twice", name)
+			}
+			out = append(out, modes[i])
+		case name == "nftables":
+			return nil, fmt.Errorf("nftables mode is %w", ErrModeUnavailable)
+		default:
+			return nil, fmt.Errorf("unknown proxy mode %q (valid: %s)", name, strings.Join(ModeNames(), ", "))
+		}
+	}
+	return out, nil
+}
+
+// ModeNames lists the proxy modes of this build.
+func ModeNames() []string {
+	var names []string
+	for _, m := range modes {
+		names = append(names, m.Name)
+	}
+	return names
+}
+
+// DefaultServices are the sizes a run measures unless told otherwise.
+var DefaultServices = []int{0, 1000, 5000, 10000}
+
+// ParseSizes reads a comma-separated list of Service counts, each in
+// 0…topology.MaxBenchServices, none twice; they are measured in order.
+func ParseSizes(list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number of Services", f)
+		}
+		if n < 0 || n > topology.MaxBenchServices {
+			return nil, fmt.Errorf("%d Services is out of range [0, %d]", n, topology.MaxBenchServices)
+		}
+		if slices.Contains(out, n) {
+			return nil, fmt.Errorf("%d Services given twice", n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Options say what a run measures.
+type Options struct {
+	Modes               []Mode
+	Services            []int
+	EndpointsPerService int // 0: topology.DefaultBenchEndpoints
+	// Samples is the number of new connections timed per path and size.
+	Samples int
+	// InProcess runs each cluster's supervisor in this process (tests)
+	// instead of a detached one (the CLI).
+	InProcess bool
+	// Progress, when set, hears of each step: done of total, and what runs
+	// next.
+	Progress func(done, total int, what string)
+	// Log receives a line per step (nil: none).
+	Log io.Writer
+}
+
+// Report is bench -o json.
+type Report struct {
+	SchemaVersion int      `json:"schemaVersion"`
+	Results       []Result `json:"results"`
+}
+
+// Result is one proxy mode at one size.
+type Result struct {
+	ProxyMode           string      `json:"proxyMode"`
+	Services            int         `json:"services"`
+	EndpointsPerService int         `json:"endpointsPerService"`
+	FirstPacketMs       FirstPacket `json:"firstPacketMs"`
+	FullSyncMs          float64     `json:"fullSyncMs"`
+	IncrementalSyncMs   float64     `json:"incrementalSyncMs"`
+	Rules               int         `json:"rules"`
+	RestoreMaxRSSMiB    float64     `json:"restoreMaxRSSMiB"`
+}
+
+// FirstPacket is the time from SYN to SYN-ACK of new connections to the
+// probe Service, from a pod to its ClusterIP and from the bastion through
+// the NLB.
+type FirstPacket struct {
+	FromPod Percentiles `json:"fromPod"`
+	FromNLB Percentiles `json:"fromNLB"`
+}
+
+// Percentiles of a latency sample, in milliseconds.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+}
+
+// steps is the number of progress steps per mode and size.
+const steps = 6
+
+// Run measures every mode at every size, one cluster at a time.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if len(opts.Modes) == 0 || len(opts.Services) == 0 {
+		return nil, errors.New("nothing to measure: no proxy mode or no size")
+	}
+	if opts.Samples < 1 {
+		return nil, fmt.Errorf("%d samples: need at least 1", opts.Samples)
+	}
+	if opts.EndpointsPerService == 0 {
+		opts.EndpointsPerService = topology.DefaultBenchEndpoints
+	}
+	if err := sim.RequireRoot(); err != nil {
+		return nil, err
+	}
+	backend, err := sim.Backend()
+	if err != nil {
+		return nil, err
+	}
+	r := &run{opts: opts, backend: backend, total: len(opts.Modes) * len(opts.Services) * steps}
+	report := &Report{SchemaVersion: 1}
+	for _, m := range opts.Modes {
+		for i, n := range opts.Services {
+			res, err := r.measure(ctx, m, n, fmt.Sprintf("bench-%d-%s%d", os.Getpid(), m.Name[:2], i))
+			if err != nil {
+				return nil, fmt.Errorf("%s mode, %d Services: %w", m.Name, n, err)
+			}
+			report.Results = append(report.Results, *res)
+		}
+	}
+	r.step("done")
+	return report, nil
+}
+
+// run is one bench run's progress.
+type run struct {
+	opts    Options
+	backend nat.Backend
+	done    int
+	total   int
+}
+
+// step reports what comes next and counts the step before it.
+func (r *run) step(what string) {
+	if r.opts.Progress != nil {
+		r.opts.Progress(r.done, r.total, what)
+	}
+	if r.opts.Log != nil && what != "done" {
+		fmt.Fprintf(r.opts.Log, "%s %s\n", time.Now().Format("15:04:05"), what)
+	}
+	r.done++
+}
+
+// measure brings one cluster up, measures it and tears it down.
+func (r *run) measure(ctx context.Context, m Mode, services int, cluster string) (*Result, error) {
+	label := fmt.Sprintf("%s, %d Services:", m.Name, services)
+	spec := topology.DefaultSpec()
+	spec.Name = cluster
+	spec.Mode = topology.TargetInstance // the NLB's packets go through the node's NodePort rules
+	spec.Services, spec.EndpointsPerService = services, r.opts.EndpointsPerService
+	m.spec(&spec)
+	w, err := topology.Build(spec)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{ProxyMode: m.Name, Services: services, EndpointsPerService: r.opts.EndpointsPerService}
+
+	r.step(label + " full sync of " + benchNode + " into a fresh namespace")
+	full, err := fullSync(r.backend, m, w, benchNode)
+	if err != nil {
+		return nil, err
+	}
+	res.FullSyncMs, res.RestoreMaxRSSMiB = ms(full.wall), float64(full.rssKiB)/1024
+
+	r.step(label + " up")
+	c, err := sim.Up(ctx, spec, sim.Options{InProcess: r.opts.InProcess})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Down()
+	w = c.World
+
+	r.step(label + " counting " + benchNode + "'s rules")
+	if res.Rules, err = m.count(w, benchNode); err != nil {
+		return nil, err
+	}
+
+	probe, err := probeOf(w)
+	if err != nil {
+		return nil, err
+	}
+	r.step(label + " first packets from a pod to the ClusterIP")
+	if res.FirstPacketMs.FromPod, err = firstPackets(ctx, w, probe.from, probe.clusterIP, r.opts.Samples); err != nil {
+		return nil, fmt.Errorf("from %s to %s: %w", probe.from, probe.clusterIP[0], err)
+	}
+	r.step(label + " first packets from the bastion through the NLB")
+	if res.FirstPacketMs.FromNLB, err = firstPackets(ctx, w, bastion, probe.nlb, r.opts.Samples); err != nil {
+		return nil, fmt.Errorf("from %s through the NLB: %w", bastion, err)
+	}
+
+	r.step(label + " incremental sync after an endpoint change")
+	if res.IncrementalSyncMs, err = incrementalSync(ctx, w); err != nil {
+		return nil, err
+	}
+	return res, c.Down()
+}
+
+// benchNode is the node whose rules are synced and counted: the client pod
+// of the first-packet measurement lives there.
+const (
+	benchNode = "node-1"
+	bastion   = "bastion"
+)
+
+// probe is where first packets go.
+type probe struct {
+	from      string           // the client pod
+	clusterIP []netip.AddrPort // the probe Service's ClusterIP and port
+	nlb       []netip.AddrPort // its NLB's node addresses, one per AZ
+}
+
+// probeOf finds the probe Service (the one KUBE-SERVICES lists last; the
+// walkthrough's) and a client pod on benchNode.
+func probeOf(w *topology.World) (probe, error) {
+	key := w.ProbeService
+	if key == "" {
+		for _, s := range w.Services {
+			if s.Type == "LoadBalancer" {
+				key = s.Key()
+				break
+			}
+		}
+	}
+	var p probe
+	ns, name, _ := strings.Cut(key, "/")
+	svc, ok := w.Service(ns, name)
+	if !ok || len(svc.Ports) == 0 {
+		return p, fmt.Errorf("no probe Service in the world")
+	}
+	port := uint16(svc.Ports[0].Port)
+	p.clusterIP = []netip.AddrPort{netip.AddrPortFrom(svc.ClusterIP, port)}
+	for _, lb := range w.LoadBalancers {
+		if lb.Service == key {
+			for _, n := range lb.Nodes {
+				p.nlb = append(p.nlb, netip.AddrPortFrom(n.IP, port))
+			}
+		}
+	}
+	if len(p.nlb) == 0 {
+		return p, fmt.Errorf("the probe Service %s has no NLB", key)
+	}
+	for _, pod := range w.Pods {
+		if pod.Node == benchNode && pod.Namespace == ns {
+			p.from = pod.Name
+			return p, nil
+		}
+	}
+	return p, fmt.Errorf("no pod of namespace %s on %s", ns, benchNode)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
