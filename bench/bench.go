@@ -1,9 +1,9 @@
 // Package bench measures what kube-proxy's rules cost a node as the cluster
 // grows (nlbsim bench): for each proxy mode and each number of Services it
-// brings up a real cluster (sim.Up with Spec.Services), measures the first
-// packet of new connections to the probe Service on sockets, a node's full
-// and incremental sync, and the size and memory of its ruleset, and tears
-// the cluster down.
+// brings up a real cluster (sim.Up with Spec.Services) and measures the
+// first packet of new connections to the probe Service on sockets, a
+// node's full and incremental sync, and the size and memory of its
+// ruleset; the clusters are torn down at the end.
 //
 // It uses the sim facade, so it lives beside sim rather than under it
 // (sim/layering_test.go).
@@ -152,11 +152,16 @@ type Percentiles struct {
 	P99 float64 `json:"p99"`
 }
 
-// steps is the number of progress steps per mode and size.
-const steps = 6
+// rounds is how many turns the clusters take at first-packet sampling: the
+// samples of every size are spread over the run in turns, so that a change
+// in the machine's load (other jobs) touches every size alike.
+const rounds = 10
 
-// Run measures every mode at every size, one cluster at a time.
-func Run(ctx context.Context, opts Options) (*Report, error) {
+// Run measures every mode at every size. The clusters are brought up one
+// after another and stay up together: first packets are sampled in turns
+// over all of them, so that the ratios between sizes and modes compare
+// measurements taken under the same load.
+func Run(ctx context.Context, opts Options) (report *Report, err error) {
 	if len(opts.Modes) == 0 || len(opts.Services) == 0 {
 		return nil, errors.New("nothing to measure: no proxy mode or no size")
 	}
@@ -173,19 +178,108 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{opts: opts, backend: backend, total: len(opts.Modes) * len(opts.Services) * steps}
-	report := &Report{SchemaVersion: 1}
+	var cases []*benchCase
 	for _, m := range opts.Modes {
 		for i, n := range opts.Services {
-			res, err := r.measure(ctx, m, n, fmt.Sprintf("bench-%d-%s%d", os.Getpid(), m.Name[:2], i))
-			if err != nil {
-				return nil, fmt.Errorf("%s mode, %d Services: %w", m.Name, n, err)
-			}
-			report.Results = append(report.Results, *res)
+			spec := topology.DefaultSpec()
+			spec.Name = fmt.Sprintf("bench-%d-%s%d", os.Getpid(), m.Name[:2], i)
+			spec.Mode = topology.TargetInstance // the NLB's packets go through the node's NodePort rules
+			spec.Services, spec.EndpointsPerService = n, opts.EndpointsPerService
+			m.spec(&spec)
+			cases = append(cases, &benchCase{mode: m, spec: spec,
+				label:  fmt.Sprintf("%s, %d Services:", m.Name, n),
+				result: Result{ProxyMode: m.Name, Services: n, EndpointsPerService: opts.EndpointsPerService}})
 		}
 	}
+	r := &run{opts: opts, backend: backend, total: 4*len(cases) + min(rounds, opts.Samples)}
+	defer func() {
+		for _, c := range cases {
+			if c.cluster != nil {
+				if derr := c.cluster.Down(); derr != nil && err == nil {
+					report, err = nil, derr
+				}
+			}
+		}
+	}()
+
+	// Full syncs first, while no cluster runs.
+	for _, c := range cases {
+		w, err := topology.Build(c.spec)
+		if err != nil {
+			return nil, err
+		}
+		r.step(c.label + " full sync of " + benchNode + " into a fresh namespace")
+		full, err := fullSync(r.backend, c.mode, w, benchNode)
+		if err != nil {
+			return nil, c.fail(err)
+		}
+		c.result.FullSyncMs, c.result.RestoreMaxRSSMiB = ms(full.wall), float64(full.rssKiB)/1024
+	}
+	for _, c := range cases {
+		r.step(c.label + " up")
+		if c.cluster, err = sim.Up(ctx, c.spec, sim.Options{InProcess: opts.InProcess}); err != nil {
+			return nil, c.fail(err)
+		}
+		r.step(c.label + " counting " + benchNode + "'s rules")
+		if c.result.Rules, err = c.mode.count(c.cluster.World, benchNode); err != nil {
+			return nil, c.fail(err)
+		}
+		if c.probe, err = probeOf(c.cluster.World); err != nil {
+			return nil, c.fail(err)
+		}
+	}
+	n := min(rounds, opts.Samples)
+	for round := range n {
+		r.step(fmt.Sprintf("first packets, turn %d of %d", round+1, n))
+		samples := opts.Samples / n
+		if round < opts.Samples%n {
+			samples++
+		}
+		for _, c := range cases {
+			w := c.cluster.World
+			t, err := firstPackets(ctx, w, c.probe.from, c.probe.clusterIP, samples)
+			if err != nil {
+				return nil, c.fail(fmt.Errorf("from %s to %s: %w", c.probe.from, c.probe.clusterIP[0], err))
+			}
+			c.fromPod = append(c.fromPod, t...)
+			if t, err = firstPackets(ctx, w, bastion, c.probe.nlb, samples); err != nil {
+				return nil, c.fail(fmt.Errorf("from %s through the NLB: %w", bastion, err))
+			}
+			c.fromNLB = append(c.fromNLB, t...)
+		}
+	}
+	for _, c := range cases {
+		c.result.FirstPacketMs = FirstPacket{FromPod: percentiles(c.fromPod), FromNLB: percentiles(c.fromNLB)}
+		r.step(c.label + " incremental sync after an endpoint change")
+		if c.result.IncrementalSyncMs, err = incrementalSync(ctx, c.cluster.World); err != nil {
+			return nil, c.fail(err)
+		}
+		if err := c.cluster.Down(); err != nil {
+			return nil, c.fail(err)
+		}
+		c.cluster = nil
+	}
 	r.step("done")
+	report = &Report{SchemaVersion: 1}
+	for _, c := range cases {
+		report.Results = append(report.Results, c.result)
+	}
 	return report, nil
+}
+
+// benchCase is one proxy mode at one size: its cluster and what it gave.
+type benchCase struct {
+	mode             Mode
+	spec             topology.Spec
+	label            string
+	cluster          *sim.Cluster
+	probe            probe
+	fromPod, fromNLB []time.Duration
+	result           Result
+}
+
+func (c *benchCase) fail(err error) error {
+	return fmt.Errorf("%s mode, %d Services: %w", c.mode.Name, c.spec.Services, err)
 }
 
 // run is one bench run's progress.
@@ -205,60 +299,6 @@ func (r *run) step(what string) {
 		fmt.Fprintf(r.opts.Log, "%s %s\n", time.Now().Format("15:04:05"), what)
 	}
 	r.done++
-}
-
-// measure brings one cluster up, measures it and tears it down.
-func (r *run) measure(ctx context.Context, m Mode, services int, cluster string) (*Result, error) {
-	label := fmt.Sprintf("%s, %d Services:", m.Name, services)
-	spec := topology.DefaultSpec()
-	spec.Name = cluster
-	spec.Mode = topology.TargetInstance // the NLB's packets go through the node's NodePort rules
-	spec.Services, spec.EndpointsPerService = services, r.opts.EndpointsPerService
-	m.spec(&spec)
-	w, err := topology.Build(spec)
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{ProxyMode: m.Name, Services: services, EndpointsPerService: r.opts.EndpointsPerService}
-
-	r.step(label + " full sync of " + benchNode + " into a fresh namespace")
-	full, err := fullSync(r.backend, m, w, benchNode)
-	if err != nil {
-		return nil, err
-	}
-	res.FullSyncMs, res.RestoreMaxRSSMiB = ms(full.wall), float64(full.rssKiB)/1024
-
-	r.step(label + " up")
-	c, err := sim.Up(ctx, spec, sim.Options{InProcess: r.opts.InProcess})
-	if err != nil {
-		return nil, err
-	}
-	defer c.Down()
-	w = c.World
-
-	r.step(label + " counting " + benchNode + "'s rules")
-	if res.Rules, err = m.count(w, benchNode); err != nil {
-		return nil, err
-	}
-
-	probe, err := probeOf(w)
-	if err != nil {
-		return nil, err
-	}
-	r.step(label + " first packets from a pod to the ClusterIP")
-	if res.FirstPacketMs.FromPod, err = firstPackets(ctx, w, probe.from, probe.clusterIP, r.opts.Samples); err != nil {
-		return nil, fmt.Errorf("from %s to %s: %w", probe.from, probe.clusterIP[0], err)
-	}
-	r.step(label + " first packets from the bastion through the NLB")
-	if res.FirstPacketMs.FromNLB, err = firstPackets(ctx, w, bastion, probe.nlb, r.opts.Samples); err != nil {
-		return nil, fmt.Errorf("from %s through the NLB: %w", bastion, err)
-	}
-
-	r.step(label + " incremental sync after an endpoint change")
-	if res.IncrementalSyncMs, err = incrementalSync(ctx, w); err != nil {
-		return nil, err
-	}
-	return res, c.Down()
 }
 
 // benchNode is the node whose rules are synced and counted: the client pod

@@ -27,10 +27,10 @@ const connectTimeout = 5 * time.Second
 // host's namespace to dsts in turn, and times each from connect (the SYN
 // leaves) until the socket is writable (the SYN-ACK arrived). Each is
 // closed with a reset, so neither end keeps it in TIME_WAIT.
-func firstPackets(ctx context.Context, w *topology.World, from string, dsts []netip.AddrPort, samples int) (Percentiles, error) {
+func firstPackets(ctx context.Context, w *topology.World, from string, dsts []netip.AddrPort, samples int) ([]time.Duration, error) {
 	h, err := w.Lookup(from)
 	if err != nil {
-		return Percentiles{}, err
+		return nil, err
 	}
 	type result struct {
 		times []time.Duration
@@ -70,10 +70,12 @@ func firstPackets(ctx context.Context, w *topology.World, from string, dsts []ne
 		done <- result{times: times}
 	}()
 	r := <-done
-	if r.err != nil {
-		return Percentiles{}, r.err
-	}
-	return Percentiles{P50: percentile(r.times, 0.50), P99: percentile(r.times, 0.99)}, nil
+	return r.times, r.err
+}
+
+// percentiles gives p50 and p99 of a sample.
+func percentiles(times []time.Duration) Percentiles {
+	return Percentiles{P50: percentile(times, 0.50), P99: percentile(times, 0.99)}
 }
 
 // handshake opens one non-blocking TCP connection to dst from the calling

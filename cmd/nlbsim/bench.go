@@ -31,12 +31,13 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 		Use:   "bench [--proxy-mode iptables[,nftables]] [--services LIST] [--endpoints-per-service M] [-n SAMPLES] [-o table|json] [--plot FILE.png|.svg]",
 		Short: "Measure first-packet latency, sync time and ruleset size per proxy mode as the number of Services grows",
 		Long: `bench brings up one cluster per proxy mode and size (named bench-<pid>-…, removed
-after), each with that many extra ClusterIP Services (see up --services), and
-measures on node-1: the time from SYN to SYN-ACK of new connections to the
+at the end), each with that many extra ClusterIP Services (see up --services),
+and measures on node-1: the time from SYN to SYN-ACK of new connections to the
 walkthrough's Service (listed last in KUBE-SERVICES) from a pod to its
-ClusterIP and from the bastion through the NLB (instance targets); the node's
-full sync into a fresh namespace and its incremental sync after an endpoint
-change; its rules and the restore's peak memory.`,
+ClusterIP and from the bastion through the NLB (instance targets), sampled in
+turns over all clusters; the node's full sync into a fresh namespace and its
+incremental sync after an endpoint change; its rules and the restore's peak
+memory.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			modes, err := bench.ParseModes(f.modes)
