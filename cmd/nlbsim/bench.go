@@ -22,7 +22,7 @@ type benchFlags struct {
 	endpoints       int
 	samples         int
 	output          string
-	plot            string
+	plots           []string
 }
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
@@ -57,9 +57,9 @@ memory.`,
 			if f.output != "table" && f.output != "json" {
 				return usagef("-o: unknown format %q (valid: table, json)", f.output)
 			}
-			format := ""
-			if f.plot != "" {
-				if format, err = bench.PlotFormat(f.plot); err != nil {
+			formats := make([]string, len(f.plots))
+			for i, name := range f.plots {
+				if formats[i], err = bench.PlotFormat(name); err != nil {
 					return usagef("--plot: %v", err)
 				}
 			}
@@ -74,8 +74,8 @@ memory.`,
 			if err != nil {
 				return err
 			}
-			if format != "" {
-				if err := writePlot(report, format, f.plot); err != nil {
+			for i, name := range f.plots {
+				if err := writePlot(report, formats[i], name); err != nil {
 					return err
 				}
 			}
@@ -94,7 +94,7 @@ memory.`,
 	fl.IntVar(&f.endpoints, "endpoints-per-service", topology.DefaultBenchEndpoints, "endpoints of each extra Service")
 	fl.IntVarP(&f.samples, "samples", "n", 2000, "new connections timed per path and size")
 	fl.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
-	fl.StringVar(&f.plot, "plot", "", "also draw latency and sync time against the number of Services into FILE.png or FILE.svg")
+	fl.StringArrayVar(&f.plots, "plot", nil, "also draw latency and sync time against the number of Services into FILE.png or FILE.svg (repeatable)")
 	return cmd
 }
 
