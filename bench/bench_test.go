@@ -80,7 +80,7 @@ func TestPlotSVG(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, Plot(sampleReport(), "svg", &buf))
 	texts := svgTexts(t, &buf)
-	for _, want := range []string{"0", "50", "iptables from a pod p50", "nftables through the NLB p99", "nftables full sync", "iptables incremental sync"} {
+	for _, want := range []string{"0", "50", "iptables from a pod", "nftables through the NLB", "First-packet latency p99", "nftables full sync", "iptables incremental sync"} {
 		assert.Contains(t, texts, want)
 	}
 }

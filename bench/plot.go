@@ -27,13 +27,16 @@ func PlotFormat(name string) (string, error) {
 	}
 }
 
-// Plot draws a report side by side: first-packet latency (p50 and p99,
-// from a pod and through the NLB) and sync time (full and incremental)
-// against the number of Services, a line per proxy mode and measure.
+// Plot draws a report in three panels side by side: first-packet latency
+// p50 and p99 (from a pod and through the NLB) and sync time (full and
+// incremental) against the number of Services, a line per proxy mode and
+// measure.
 // format is "png" or "svg".
 func Plot(r *Report, format string, out io.Writer) error {
-	latency := newPlot("First-packet latency (SYN to SYN-ACK)")
+	p50 := newPlot("First-packet latency p50 (SYN to SYN-ACK)")
+	p99 := newPlot("First-packet latency p99")
 	sync := newPlot("A node's kube-proxy sync")
+	all := []*plot.Plot{p50, p99, sync}
 	var sizes []int
 	for _, res := range r.Results {
 		if !slices.Contains(sizes, res.Services) {
@@ -49,9 +52,9 @@ func Plot(r *Report, format string, out io.Writer) error {
 	if len(r.Results) > 0 {
 		endpoints = r.Results[0].EndpointsPerService
 	}
-	for _, p := range []*plot.Plot{latency, sync} {
+	for _, p := range all {
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
-		p.X.Label.Text = fmt.Sprintf("ClusterIP Services (× %d endpoints) besides the walkthrough's", endpoints)
+		p.X.Label.Text = fmt.Sprintf("extra ClusterIP Services (× %d endpoints)", endpoints)
 	}
 
 	var modes []string
@@ -96,10 +99,10 @@ func Plot(r *Report, format string, out io.Writer) error {
 			shade  int
 			y      func(Result) float64
 		}{
-			{latency, "from a pod p50", false, 0, func(r Result) float64 { return r.FirstPacketMs.FromPod.P50 }},
-			{latency, "from a pod p99", true, 0, func(r Result) float64 { return r.FirstPacketMs.FromPod.P99 }},
-			{latency, "through the NLB p50", false, 1, func(r Result) float64 { return r.FirstPacketMs.FromNLB.P50 }},
-			{latency, "through the NLB p99", true, 1, func(r Result) float64 { return r.FirstPacketMs.FromNLB.P99 }},
+			{p50, "from a pod", false, 0, func(r Result) float64 { return r.FirstPacketMs.FromPod.P50 }},
+			{p50, "through the NLB", true, 1, func(r Result) float64 { return r.FirstPacketMs.FromNLB.P50 }},
+			{p99, "from a pod", false, 0, func(r Result) float64 { return r.FirstPacketMs.FromPod.P99 }},
+			{p99, "through the NLB", true, 1, func(r Result) float64 { return r.FirstPacketMs.FromNLB.P99 }},
 			{sync, "full sync", false, 0, func(r Result) float64 { return r.FullSyncMs }},
 			{sync, "incremental sync", true, 1, func(r Result) float64 { return r.IncrementalSyncMs }},
 		} {
@@ -109,7 +112,7 @@ func Plot(r *Report, format string, out io.Writer) error {
 		}
 	}
 
-	const width, height = 26 * vg.Centimeter, 11 * vg.Centimeter
+	const width, height = 36 * vg.Centimeter, 11 * vg.Centimeter
 	var canvas vg.CanvasWriterTo
 	switch format {
 	case "png":
@@ -121,12 +124,12 @@ func Plot(r *Report, format string, out io.Writer) error {
 		return fmt.Errorf("unknown plot format %q (png or svg)", format)
 	}
 	dc := draw.New(canvas)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Centimeter, PadTop: vg.Millimeter * 3,
+	tiles := draw.Tiles{Rows: 1, Cols: len(all), PadX: vg.Centimeter, PadTop: vg.Millimeter * 3,
 		PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
-	plots := [][]*plot.Plot{{latency, sync}}
-	canvases := plot.Align(plots, tiles, dc)
-	latency.Draw(canvases[0][0])
-	sync.Draw(canvases[0][1])
+	canvases := plot.Align([][]*plot.Plot{all}, tiles, dc)
+	for i, p := range all {
+		p.Draw(canvases[0][i])
+	}
 	_, err := canvas.WriteTo(out)
 	return err
 }

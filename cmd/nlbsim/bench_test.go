@@ -91,7 +91,7 @@ func TestBenchSmallRun(t *testing.T) {
 			require.NoError(t, err, "the plot is a PNG")
 		} else {
 			texts := svgTexts(t, f)
-			for _, want := range []string{"0", "50", "iptables from a pod p50", "iptables through the NLB p99", "iptables full sync", "iptables incremental sync"} {
+			for _, want := range []string{"0", "50", "iptables from a pod", "iptables through the NLB", "First-packet latency p99", "iptables full sync", "iptables incremental sync"} {
 				assert.Contains(t, texts, want)
 			}
 		}
