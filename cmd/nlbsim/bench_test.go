@@ -44,6 +44,13 @@ func TestBenchBadUsage(t *testing.T) {
 	}
 }
 
+// Valid flags without root: exit 1 before anything is built.
+func TestBenchNeedsRoot(t *testing.T) {
+	r := nlbsimAs(t, nobody, "bench", "--services", "0", "-n", "1")
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "needs root")
+}
+
 // A small run gives a report of SPEC §6's shape, key for key, and a plot
 // that is a valid PNG or SVG with the run's sizes and series.
 func TestBenchSmallRun(t *testing.T) {
