@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"slices"
@@ -116,8 +115,6 @@ type Options struct {
 	// Progress, when set, hears of each step: done of total, and what runs
 	// next.
 	Progress func(done, total int, what string)
-	// Log receives a line per step (nil: none).
-	Log io.Writer
 }
 
 // Report is bench -o json.
@@ -294,9 +291,6 @@ type run struct {
 func (r *run) step(what string) {
 	if r.opts.Progress != nil {
 		r.opts.Progress(r.done, r.total, what)
-	}
-	if r.opts.Log != nil && what != "done" {
-		fmt.Fprintf(r.opts.Log, "%s %s\n", time.Now().Format("15:04:05"), what)
 	}
 	r.done++
 }
