@@ -27,8 +27,9 @@ apt_install() {
 }
 
 # jq: the lab scripts read nlbsim's JSON; graphviz: the diagram tests
-# render `nlbsim graph -o dot` with dot (required in CI).
-packages=(iproute2 iptables nftables conntrack tcpdump curl dnsutils iputils-ping apache2-utils ca-certificates git procps jq graphviz)
+# render `nlbsim graph -o dot` with dot (required in CI); time: GNU time,
+# which `nlbsim bench` reads the restore's peak memory through.
+packages=(iproute2 iptables nftables conntrack tcpdump curl dnsutils iputils-ping apache2-utils ca-certificates git procps jq graphviz time)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
