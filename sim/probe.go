@@ -49,7 +49,7 @@ func (c *Cluster) probe(ctx context.Context) error {
 		checks = append(checks, check{n.Name + " kube-proxy health", fmt.Sprintf("http://%s:%d/healthz", n.IP, w.Cluster.KubeProxy.HealthzPort), ""})
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	var (
 		mu   sync.Mutex
@@ -63,7 +63,7 @@ func (c *Cluster) probe(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := probeOne(ctx, client, ch.url, ch.wantPod); err != nil {
+			if err := probeOne(pctx, client, ch.url, ch.wantPod); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Sprintf("%s (%s): %v", ch.what, ch.url, err))
 				mu.Unlock()
