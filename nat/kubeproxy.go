@@ -51,9 +51,38 @@ func kubeProxyConfigOf(w *topology.World) kubeProxyConfig {
 // KubeProxy returns every iptables rule of a node (its host name, e.g.
 // "node-1"): kube-proxy 1.30's in iptables mode for every Service of the
 // world, kubelet's, and the VPC CNI's. The target mode of an NLB does not
-// change it.
+// change it. In nftables mode kube-proxy writes no iptables rule (its rules
+// are NFTProxier's), so the ruleset holds kubelet's and the VPC CNI's alone.
 func KubeProxy(w *topology.World, nodeHost string) (*Ruleset, error) {
-	return nodeRuleset(w, nodeHost, kubeProxyConfigOf(w))
+	rs, err := nodeRuleset(w, nodeHost, kubeProxyConfigOf(w))
+	if err != nil || !w.NFTables() {
+		return rs, err
+	}
+	return withoutKubeProxy(rs), nil
+}
+
+// withoutKubeProxy keeps kubelet's and the VPC CNI's chains and rules.
+// KUBE-FIREWALL, which kube-proxy rewrites in iptables mode, is kubelet's
+// alone then (kubelet writes the same rule).
+func withoutKubeProxy(rs *Ruleset) *Ruleset {
+	out := &Ruleset{Node: rs.Node}
+	for _, c := range rs.Chains {
+		if c.Owner == OwnerKubeProxy && c.Name == kubeletFirewall {
+			c.Owner = OwnerKubelet
+		}
+		if c.Owner != OwnerKubeProxy {
+			out.Chains = append(out.Chains, c)
+		}
+	}
+	for _, r := range rs.Rules {
+		if r.Owner == OwnerKubeProxy && r.Chain == kubeletFirewall {
+			r.Owner = OwnerKubelet
+		}
+		if r.Owner != OwnerKubeProxy {
+			out.Rules = append(out.Rules, r)
+		}
+	}
+	return out
 }
 
 func nodeRuleset(w *topology.World, nodeHost string, cfg kubeProxyConfig) (*Ruleset, error) {

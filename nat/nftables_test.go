@@ -87,3 +87,19 @@ func TestNFTIncrementalSyncs(t *testing.T) {
 	assert.Zero(t, s.Operations)
 	assert.NotContains(t, p.Dump(), "ns9/extra")
 }
+
+// On a node in nftables mode the iptables ruleset is kubelet's and the VPC
+// CNI's alone.
+func TestIPTablesInNFTablesMode(t *testing.T) {
+	w := buildWorld(t, func(s *topology.Spec) { s.ProxyMode = topology.ProxyNFTables })
+	rs, err := KubeProxy(w, "node-1")
+	require.NoError(t, err)
+	text := rs.RestoreText()
+	assert.NotContains(t, text, "KUBE-SERVICES")
+	assert.NotContains(t, text, "KUBE-MARK-MASQ")
+	assert.Contains(t, text, "-A KUBE-FIREWALL -m comment --comment \"block incoming localnet connections\"")
+	assert.Contains(t, text, "AWS-SNAT-CHAIN-0")
+	for _, r := range rs.Rules {
+		assert.NotEqual(t, OwnerKubeProxy, r.Owner, r.String())
+	}
+}

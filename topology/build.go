@@ -147,6 +147,7 @@ func build(spec Spec) (*World, error) {
 	} else {
 		w.addApp(spec)
 	}
+	w.setProxyMode(spec, objs)
 	if err := w.schedule(alloc); err != nil {
 		return nil, err
 	}
@@ -187,6 +188,7 @@ func (w *World) addNodes(alloc *allocator, spec Spec) error {
 			InstanceID:   "i-0" + hexHash(16, spec.Name, "instance", addr.String()),
 			OSImage:      osImage, KernelVersion: kernelVersion, ContainerRuntime: containerRuntime,
 		})
+
 	}
 	return nil
 }

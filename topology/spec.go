@@ -47,6 +47,9 @@ type Spec struct {
 	TimeScale             float64
 	Minimal               bool
 	InstanceType          string
+	// ProxyMode is kube-proxy's mode (empty: iptables); also set by a
+	// KubeProxyConfiguration among the manifests, which a flag beats.
+	ProxyMode ProxyMode `json:",omitempty"`
 	// Manifests, when given, replace the walkthrough's Deployment and
 	// Service (the add-ons stay). Their text is kept so that the world
 	// rebuilds deterministically and the state records what was applied.
@@ -109,6 +112,11 @@ func (s Spec) Validate() error {
 	}
 	if !(s.TimeScale >= 1 && s.TimeScale <= 1e6) {
 		return Invalid("TimeScale", "%v is out of range (1–1000000)", s.TimeScale)
+	}
+	switch s.ProxyMode {
+	case "", ProxyIPTables, ProxyNFTables:
+	default:
+		return Invalid("ProxyMode", "unknown kube-proxy mode %q (valid: iptables, nftables; ipvs is not modelled)", s.ProxyMode)
 	}
 	if _, ok := InstanceTypes[s.InstanceType]; !ok {
 		return Invalid("InstanceType", "unknown instance type %q (known: %s)", s.InstanceType, strings.Join(instanceTypeNames(), ", "))
