@@ -103,3 +103,55 @@ func iptablesJumpRules(table string) []string {
 	}
 	return out
 }
+
+// StartText is iptables-restore input (for --noflush) that starts
+// kube-proxy's iptables mode on a node that carries kubelet's and the VPC
+// CNI's rules only (one coming from nftables mode): kube-proxy's chains and
+// rules as a full sync writes them, and its jumps from the built-in chains
+// inserted on top, where kube-proxy's EnsureRule -I puts them, in the order
+// a node ends up with.
+func (rs *Ruleset) StartText() string {
+	var b strings.Builder
+	for _, t := range tables {
+		var lines []string
+		for _, c := range rs.Chains {
+			if c.Table == t && c.Owner == OwnerKubeProxy {
+				lines = append(lines, ":"+c.Name+" - [0:0]")
+			}
+		}
+		builtin := map[string][]Rule{}
+		var order []string
+		for _, r := range rs.Rules {
+			if r.Table != t || r.Owner != OwnerKubeProxy {
+				continue
+			}
+			if isBuiltinChain(r.Chain) {
+				if builtin[r.Chain] == nil {
+					order = append(order, r.Chain)
+				}
+				builtin[r.Chain] = append(builtin[r.Chain], r)
+				continue
+			}
+			lines = append(lines, r.String())
+		}
+		for _, c := range order {
+			rules := builtin[c]
+			for i := len(rules) - 1; i >= 0; i-- {
+				lines = append(lines, "-I "+c+" 1 "+rules[i].Spec)
+			}
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		b.WriteString("*" + t + "\n" + strings.Join(lines, "\n") + "\nCOMMIT\n")
+	}
+	return b.String()
+}
+
+func isBuiltinChain(c string) bool {
+	switch c {
+	case "PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING":
+		return true
+	}
+	return false
+}

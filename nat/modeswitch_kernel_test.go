@@ -92,5 +92,32 @@ func TestModeSwitchCleanupKernel(t *testing.T) {
 	require.NoError(t, CleanupNFT(run), "deleting a table that is gone is no error")
 	ruleset, err := ListNFT(run, "list", "ruleset")
 	require.NoError(t, err)
-	assert.NotContains(t, ruleset, "kube-proxy")
+	assert.NotContains(t, ruleset, "table ip kube-proxy")
+
+	// Back in iptables mode, the node carries what a node that was always
+	// in iptables mode carries (the leftovers of the first cleanup aside).
+	w.Spec.ProxyMode = topology.ProxyIPTables
+	w, err = topology.Build(w.Spec)
+	require.NoError(t, err)
+	rs, err = KubeProxy(w, "node-1")
+	require.NoError(t, err)
+	require.NoError(t, Apply(b, rs.StartText(), run), rs.StartText())
+	saved, err = Save(b, run)
+	require.NoError(t, err)
+	want := savedTablesOf(kernelSaved(t, b, rs.RestoreText()))
+	got := savedTablesOf(saved)
+	for _, table := range []string{"filter", "nat", "mangle"} {
+		assert.Equal(t, stripCounters(want[table]), stripCounters(got[table]), table)
+	}
+}
+
+var (
+	ruleCounters  = regexp.MustCompile(`(?m)^\[\d+:\d+\] `)
+	chainCounters = regexp.MustCompile(`\[\d+:\d+\]`)
+)
+
+// stripCounters drops iptables-save -c's rule counters and zeroes the
+// chains'.
+func stripCounters(s string) string {
+	return chainCounters.ReplaceAllString(ruleCounters.ReplaceAllString(s, ""), "[0:0]")
 }
