@@ -219,6 +219,7 @@ func syncAll(t *testing.T, cw *conformanceWorld) {
 	}
 	var prev *Ruleset
 	nft := NewNFTProxier(cw.Host)
+	nft.KeepDump()
 	now := time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)
 	for i, w := range cw.worlds {
 		rs, err := KubeProxy(w, cw.Host)

@@ -1,7 +1,6 @@
 package nat
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -23,16 +22,19 @@ import (
 // chains flushed at once and deleted in a transaction of their own at least
 // a second later.
 //
-// It keeps its picture of the kernel's table in knftables' fake (upstream's
-// library, https://github.com/kubernetes-sigs/knftables): each transaction
-// runs on the fake after the kernel took it, so that what upstream reads
-// back from the kernel (nft --json list …) is read from the fake instead,
-// without a process per read.
+// It builds its transactions with knftables (upstream's library,
+// https://github.com/kubernetes-sigs/knftables), and keeps what upstream
+// reads back from the kernel (nft --json list: the chains, sets and their
+// elements) from the transactions the kernel took, without a process per
+// read. KeepDump adds knftables' fake beside it, for the whole table.
 type NFTProxier struct {
 	node string // host name of the node
-	// shadow is the table as the kernel holds it after the last transaction
-	// the caller applied.
-	shadow *knftables.Fake
+	// table is the kernel's table as the applied transactions left it.
+	table *nftTable
+	// ctx makes transactions (a fake's: family ip, table kube-proxy).
+	ctx *knftables.Fake
+	// dump, with KeepDump, holds the whole table.
+	dump *knftables.Fake
 
 	flushed      bool // the one-time add+delete of the base chains is done
 	syncedOnce   bool
@@ -50,7 +52,8 @@ type NFTProxier struct {
 func NewNFTProxier(nodeHost string) *NFTProxier {
 	p := &NFTProxier{
 		node:                nodeHost,
-		shadow:              knftables.NewFake(knftables.IPv4Family, NFTTable),
+		table:               newNFTTable(),
+		ctx:                 knftables.NewFake(knftables.IPv4Family, NFTTable),
 		needFullSync:        true,
 		staleChains:         map[string]time.Time{},
 		clusterIPs:          newNFTElementStorage("set", nftClusterIPsSet),
@@ -92,12 +95,22 @@ func (s *NFTSync) Text() string { return strings.Join(s.Transactions, "") }
 // Apply hands one transaction (nft -f input) to the kernel.
 type NFTApply func(text string) error
 
-// Dump is the table as the last applied transaction left it, in knftables'
-// fake dump form (add lines, sorted by object name).
-func (p *NFTProxier) Dump() string { return p.shadow.Dump() }
+// KeepDump makes the proxier keep the whole table in knftables' fake, for
+// Dump; call it before the first sync. It costs a copy of the table per
+// transaction (the fake's), so the supervisor does without.
+func (p *NFTProxier) KeepDump() { p.dump = knftables.NewFake(knftables.IPv4Family, NFTTable) }
 
-// Shadow is the table as the last applied transaction left it.
-func (p *NFTProxier) Shadow() *knftables.Fake { return p.shadow }
+// Dump is the table as the last applied transaction left it, in knftables'
+// fake dump form (add lines, sorted by object name); empty without
+// KeepDump.
+func (p *NFTProxier) Dump() string {
+	if p.dump == nil {
+		return ""
+	}
+	return p.dump.Dump()
+}
+
+func (p *NFTProxier) newTx() *nftTx { return &nftTx{tx: p.ctx.NewTransaction()} }
 
 // Sync runs one kube-proxy sync for the world: it builds the transactions,
 // hands each to apply (nil: none, the fake alone takes them) and records
@@ -134,20 +147,24 @@ func (p *NFTProxier) Sync(w *topology.World, o NFTSyncOptions, apply NFTApply) (
 	if start.IsZero() {
 		start = time.Now()
 	}
-	run := func(tx *knftables.Transaction) error {
+	run := func(tx *nftTx) error {
 		if apply != nil {
 			if err := apply(tx.String()); err != nil {
 				return err
 			}
 		}
-		return p.shadow.Run(context.Background(), tx)
+		p.table.apply(tx.ops)
+		if p.dump != nil {
+			return tx.replay(p.dump)
+		}
+		return nil
 	}
 
 	full := o.Full || p.needFullSync
 	out := &NFTSync{}
 	if len(p.staleChains) > 0 {
 		oneSecondAgo := start.Add(-time.Second)
-		tx := p.shadow.NewTransaction()
+		tx := p.newTx()
 		var names []string
 		for c, t := range p.staleChains {
 			if t.Before(oneSecondAgo) {
@@ -175,13 +192,13 @@ func (p *NFTProxier) Sync(w *topology.World, o NFTSyncOptions, apply NFTApply) (
 		nodeIP:      node.IP,
 		serviceCIDR: w.Cluster.ServiceCIDR,
 	}
-	tx := p.shadow.NewTransaction()
+	tx := p.newTx()
 	if full {
 		p.setup(tx, cfg)
 	}
 	// A table not there yet lists nothing (upstream logs the error and
 	// goes on with no inventory).
-	existing, _ := p.shadow.ListAll(context.Background())
+	existing := p.table.listAll()
 	existingChains := map[string]bool{}
 	for _, c := range existing["chain"] {
 		existingChains[c] = true
@@ -255,7 +272,7 @@ type nftConfig struct {
 
 // ensureChain is upstream's: add and flush a chain once per transaction;
 // skip leaves it alone but counts it as in use.
-func nftEnsureChain(tx *knftables.Transaction, name string, created map[string]bool, skip bool) {
+func nftEnsureChain(tx *nftTx, name string, created map[string]bool, skip bool) {
 	if created[name] {
 		return
 	}
@@ -270,7 +287,7 @@ func nftEnsureChain(tx *knftables.Transaction, name string, created map[string]b
 // setup writes the full sync's prologue (upstream's setupNFTables): the
 // table, base chains, fixed chains and rules, sets and maps, and reads the
 // element stores back.
-func (p *NFTProxier) setup(tx *knftables.Transaction, cfg nftConfig) {
+func (p *NFTProxier) setup(tx *nftTx, cfg nftConfig) {
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo("rules for kube-proxy")})
 	if !p.flushed {
 		for _, bc := range nftBaseChains {
@@ -336,13 +353,13 @@ func (p *NFTProxier) setup(tx *knftables.Transaction, cfg nftConfig) {
 	tx.Add(&knftables.Rule{Chain: nftServicesChain, Rule: knftables.Concat("ip", "daddr @nodeport-ips", "meta l4proto . th dport", "vmap", "@", nftServiceNodePortsMap)})
 
 	for _, s := range p.storages {
-		s.readOrReset(tx, p.shadow)
+		s.readOrReset(p.table)
 	}
 }
 
 // writeServicePort writes one Service port's elements and, unless skip,
 // its chains (upstream's loop body in syncProxyRules).
-func (p *NFTProxier) writeServicePort(tx *knftables.Transaction, cfg nftConfig, sp servicePort, skip bool,
+func (p *NFTProxier) writeServicePort(tx *nftTx, cfg nftConfig, sp servicePort, skip bool,
 	existingChains, existingAffinity, active, activeAffinity map[string]bool) {
 	svc, proto := sp.svc, sp.protocol
 	base := NFTServiceChainBase(svc.Namespace, svc.Name, proto, sp.port.Name)
@@ -523,7 +540,7 @@ func (p *NFTProxier) epChainSkipUpdate(existingChains, existingAffinity map[stri
 // writeDispatch fills a service- or local- chain: affinity rules first,
 // then one numgen vmap over the endpoints (upstream's
 // writeServiceToEndpointRules).
-func (p *NFTProxier) writeDispatch(tx *knftables.Transaction, chain string, eps []topology.Endpoint, affinity bool,
+func (p *NFTProxier) writeDispatch(tx *nftTx, chain string, eps []topology.Endpoint, affinity bool,
 	epChain func(topology.Endpoint) (string, string)) {
 	if affinity {
 		for _, ep := range eps {
@@ -556,20 +573,15 @@ func newNFTElementStorage(typ, name string) *nftElementStorage {
 	return &nftElementStorage{elements: map[string]string{}, leftover: map[string]bool{}, containerType: typ, containerName: name}
 }
 
-func (s *nftElementStorage) readOrReset(tx *knftables.Transaction, nft knftables.Interface) {
+// readOrReset reads the elements the table holds (upstream lists them
+// with nft --json; a listing that fails makes it flush the set, which
+// reading the record never does).
+func (s *nftElementStorage) readOrReset(t *nftTable) {
 	clear(s.elements)
 	defer s.resetLeftover()
-	elems, err := nft.ListElements(context.Background(), s.containerType, s.containerName)
-	if err != nil && !knftables.IsNotFound(err) {
-		if s.containerType == "set" {
-			tx.Flush(&knftables.Set{Name: s.containerName})
-		} else {
-			tx.Flush(&knftables.Map{Name: s.containerName})
-		}
-		return
-	}
-	for _, e := range elems {
-		s.elements[strings.Join(e.Key, " . ")] = strings.Join(e.Value, " . ")
+	elems, _ := t.elements(s.containerName)
+	for k, v := range elems {
+		s.elements[k] = v
 	}
 }
 
@@ -580,7 +592,7 @@ func (s *nftElementStorage) resetLeftover() {
 	}
 }
 
-func (s *nftElementStorage) ensureElem(tx *knftables.Transaction, e *knftables.Element) {
+func (s *nftElementStorage) ensureElem(tx *nftTx, e *knftables.Element) {
 	key, value := strings.Join(e.Key, " . "), strings.Join(e.Value, " . ")
 	if old, ok := s.elements[key]; ok {
 		if old != value {
@@ -595,7 +607,7 @@ func (s *nftElementStorage) ensureElem(tx *knftables.Transaction, e *knftables.E
 	s.elements[key] = value
 }
 
-func (s *nftElementStorage) cleanupLeftoverKeys(tx *knftables.Transaction) {
+func (s *nftElementStorage) cleanupLeftoverKeys(tx *nftTx) {
 	keys := make([]string, 0, len(s.leftover))
 	for k := range s.leftover {
 		keys = append(keys, k)

@@ -55,6 +55,7 @@ func TestNFTDefaultWorld(t *testing.T) {
 func TestNFTIncrementalSyncs(t *testing.T) {
 	w := buildWorld(t, func(s *topology.Spec) { s.Minimal = true })
 	p := NewNFTProxier("node-1")
+	p.KeepDump()
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	sync := func(w *topology.World) *NFTSync {
 		now = now.Add(10 * time.Millisecond)
