@@ -42,6 +42,10 @@ type NFTProxier struct {
 	staleChains  map[string]time.Time
 	inputs       map[string]string // serviceInputs of the last sync
 
+	// names memoises endpoint chain bases (a SHA-256 each) from one sync
+	// to the next; namesNext collects this sync's.
+	names, namesNext map[string]string
+
 	storages []*nftElementStorage
 	clusterIPs, serviceIPs, firewallIPs, noEndpointServices,
 	noEndpointNodePorts, serviceNodePorts *nftElementStorage
@@ -211,6 +215,7 @@ func (p *NFTProxier) Sync(w *topology.World, o NFTSyncOptions, apply NFTApply) (
 	}
 	active := map[string]bool{}
 	activeAffinity := map[string]bool{}
+	p.namesNext = make(map[string]string, len(p.names))
 	for _, sp := range ports {
 		skip := !full && !changed[sp.svc.Key()]
 		p.writeServicePort(tx, cfg, sp, skip, existingChains, existingAffinity, active, activeAffinity)
@@ -255,6 +260,7 @@ func (p *NFTProxier) Sync(w *topology.World, o NFTSyncOptions, apply NFTApply) (
 		return out, fmt.Errorf("nft -f (kube-proxy sync): %w", err)
 	}
 	out.Transactions = append(out.Transactions, text)
+	p.names, p.namesNext = p.namesNext, nil
 	p.needFullSync = false
 	p.syncedOnce = true
 	p.inputs = inputs
@@ -368,7 +374,14 @@ func (p *NFTProxier) writeServicePort(tx *nftTx, cfg nftConfig, sp servicePort, 
 	port := strconv.Itoa(sp.port.Port)
 	nameString := sp.name
 	epChain := func(ep topology.Endpoint) (chain, set string) {
-		b := NFTEndpointChainBase(svc.Namespace, svc.Name, proto, sp.port.Name, ep.IP.String(), ep.Port)
+		key := svc.Namespace + "/" + svc.Name + "/" + proto + "/" + sp.port.Name + "__" + ep.String()
+		b, ok := p.namesNext[key]
+		if !ok {
+			if b, ok = p.names[key]; !ok {
+				b = NFTEndpointChainBase(svc.Namespace, svc.Name, proto, sp.port.Name, ep.IP.String(), ep.Port)
+			}
+			p.namesNext[key] = b
+		}
 		return nftEndpointPrefix + b, nftAffinityPrefix + b
 	}
 	affinity := svc.SessionAffinity == affinityClientIP
