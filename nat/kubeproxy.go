@@ -187,18 +187,34 @@ func servicePortsOf(w *topology.World) ([]servicePort, error) {
 // uniqueEndpoints collapses duplicate "ip:port" entries, keeping the list
 // sorted as kube-proxy sorts it (as strings). A local copy wins.
 func uniqueEndpoints(eps []topology.Endpoint) []topology.Endpoint {
-	sort.SliceStable(eps, func(i, j int) bool { return eps[i].String() < eps[j].String() })
+	keyed := sortedByString(eps)
 	var out []topology.Endpoint
-	for _, ep := range eps {
-		if n := len(out); n > 0 && out[n-1].String() == ep.String() {
+	last := ""
+	for _, k := range keyed {
+		if n := len(out); n > 0 && last == k.key {
 			if out[n-1].Node == "" {
-				out[n-1] = ep
+				out[n-1] = k.ep
 			}
 			continue
 		}
-		out = append(out, ep)
+		out, last = append(out, k.ep), k.key
 	}
 	return out
+}
+
+type keyedEndpoint struct {
+	key string // ip:port
+	ep  topology.Endpoint
+}
+
+// sortedByString sorts endpoints as strings (stably), formatting each once.
+func sortedByString(eps []topology.Endpoint) []keyedEndpoint {
+	keyed := make([]keyedEndpoint, len(eps))
+	for i, ep := range eps {
+		keyed[i] = keyedEndpoint{ep.String(), ep}
+	}
+	sort.SliceStable(keyed, func(i, j int) bool { return keyed[i].key < keyed[j].key })
+	return keyed
 }
 
 type kubeProxy struct {
@@ -409,15 +425,16 @@ func (kp kubeProxy) writeServicePort(filter, nat ruleWriter, sp servicePort, lar
 // reachableEndpoints is the union of the cluster and local endpoints, in
 // kube-proxy's order (as strings).
 func reachableEndpoints(cluster, local []topology.Endpoint) []topology.Endpoint {
-	seen := map[string]bool{}
+	if len(local) == 0 {
+		return cluster // already unique and in order (servicePortsOf)
+	}
 	var out []topology.Endpoint
-	for _, ep := range append(append([]topology.Endpoint(nil), cluster...), local...) {
-		if !seen[ep.String()] {
-			seen[ep.String()] = true
-			out = append(out, ep)
+	last := ""
+	for i, k := range sortedByString(append(append([]topology.Endpoint(nil), cluster...), local...)) {
+		if i == 0 || k.key != last {
+			out, last = append(out, k.ep), k.key
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
 }
 
