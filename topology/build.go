@@ -141,7 +141,11 @@ func build(spec Spec) (*World, error) {
 		if objs, err = parseManifests(spec.Manifests); err != nil {
 			return nil, err
 		}
-		if err := w.addManifests(objs, spec); err != nil {
+		if !objs.hasWorkloads() {
+			// Only a KubeProxyConfiguration (or kinds without effect): the
+			// walkthrough's Deployment and Service stay.
+			w.addApp(spec)
+		} else if err := w.addManifests(objs, spec); err != nil {
 			return nil, err
 		}
 	} else {

@@ -330,6 +330,9 @@ func (d *decoded) document(file string, root *yaml.Node) []*object {
 		o.kpc = &kubeProxyConfiguration{}
 		into = o.kpc
 		o.namespace = ""
+		if o.name == "" {
+			o.name = "kube-proxy" // a component config has no name of its own
+		}
 	case ignoredKinds[group+"/"+kind]:
 		o.ignored = true
 		where := o.name

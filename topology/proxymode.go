@@ -120,6 +120,18 @@ func validateKubeProxyConfiguration(c *kubeProxyConfiguration) field.ErrorList {
 	return field.ErrorList{field.NotSupported(p, c.Mode, []string{"iptables", "ipvs", "nftables"})}
 }
 
+// hasWorkloads reports whether the manifests hold a Namespace, Deployment
+// or Service, which replace the walkthrough's objects; a
+// KubeProxyConfiguration alone does not.
+func (m *manifestObjects) hasWorkloads() bool {
+	for _, o := range m.objects {
+		if o.ns != nil || o.dep != nil || o.svc != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // NFTables reports whether kube-proxy runs in nftables mode.
 func (w *World) NFTables() bool {
 	return ProxyMode(w.Cluster.KubeProxy.Mode) == ProxyNFTables

@@ -44,6 +44,15 @@ func TestProxyModeFromKubeProxyConfiguration(t *testing.T) {
 	assert.True(t, w.NFTables())
 	assert.Contains(t, w.Warnings[0], "kube-proxy.yaml:1: KubeProxyConfiguration: iptables not modelled")
 
+	// Alone, the document keeps the walkthrough's Deployment and Service.
+	alone := DefaultSpec()
+	alone.Manifests = []Manifest{{Name: "kube-proxy.yaml", Data: kubeProxyNFT}}
+	w, err = Build(alone)
+	require.NoError(t, err)
+	assert.True(t, w.NFTables())
+	_, ok := w.Service(AppNamespace, AppService)
+	assert.True(t, ok, "the walkthrough's Service stays")
+
 	// A flag beats the document.
 	spec.ProxyMode = ProxyIPTables
 	w, err = Build(spec)
