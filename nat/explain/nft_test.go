@@ -58,6 +58,30 @@ func TestUpstreamPacketFlowsNFT(t *testing.T) {
 	}
 }
 
+// The same fixture as `nft -j list table ip kube-proxy` prints it (JSON)
+// walks to the same outcomes, paths included, as the text listing.
+func TestUpstreamPacketFlowsNFTJSON(t *testing.T) {
+	text := loadNFT(t, "upstream-services.nft")
+	js := loadNFT(t, "upstream-services.nft.json")
+	opts := nodeOptions(upstreamNode)
+	for _, c := range upstreamCases() {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := ParsePacket(c.src, c.dst, c.proto, string(c.from))
+			require.NoError(t, err)
+			want, err := WalkNFT(text, p, opts)
+			require.NoError(t, err)
+			got, err := WalkNFT(js, p, opts)
+			require.NoError(t, err)
+			assert.Empty(t, got.NotModelled)
+			assert.Equal(t, outcomeSet(want), outcomeSet(got))
+			require.Len(t, got.Outcomes, len(want.Outcomes))
+			for i := range want.Outcomes {
+				assert.Equal(t, want.Outcomes[i].Path, got.Outcomes[i].Path)
+			}
+		})
+	}
+}
+
 // outcomeSet is a report's outcomes without their paths, sorted.
 func outcomeSet(r *Report) []string {
 	var out []string

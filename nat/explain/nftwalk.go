@@ -631,8 +631,3 @@ func (w *nftWalker) report() *Report {
 	}
 	return r
 }
-
-// parseNFTJSON reads `nft -j list ruleset` output.
-func parseNFTJSON(string) (*NFTRuleset, error) {
-	return nil, errors.New("nft -j (JSON) input is not read yet: give `nft list ruleset` text")
-}
