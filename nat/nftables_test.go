@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +104,29 @@ func TestIPTablesInNFTablesMode(t *testing.T) {
 	for _, r := range rs.Rules {
 		assert.NotEqual(t, OwnerKubeProxy, r.Owner, r.String())
 	}
+}
+
+// A transaction the kernel refuses makes the next sync full, as upstream's
+// does; the record of the table keeps what the kernel has.
+func TestNFTFailedSyncIsFollowedByAFullOne(t *testing.T) {
+	w := buildWorld(t, func(s *topology.Spec) { s.Minimal = true })
+	p := NewNFTProxier("node-1")
+	p.KeepDump()
+	_, err := p.Sync(w, NFTSyncOptions{}, nil)
+	require.NoError(t, err)
+	before := p.Dump()
+
+	w1 := copyWorld(w)
+	addPods(t, w1, "ns9", "extra", webPort, "192.168.1.77")
+	w1.Services = append(w1.Services, clusterIPService("ns9", "extra", "10.100.90.9", tcpPort("p80", 80, "8080", 0)))
+	refused := errors.New("nft: refused")
+	s, err := p.Sync(w1, NFTSyncOptions{}, func(string) error { return refused })
+	require.ErrorIs(t, err, refused)
+	assert.False(t, s.Full)
+	assert.Equal(t, before, p.Dump(), "a refused transaction changes nothing")
+
+	s, err = p.Sync(w1, NFTSyncOptions{}, nil)
+	require.NoError(t, err)
+	assert.True(t, s.Full, "the sync after a failure is full")
+	assert.Contains(t, p.Dump(), "ns9/extra")
 }
