@@ -2,9 +2,13 @@ package sim_test
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,4 +96,42 @@ func TestProxyModeSwitchInPlace(t *testing.T) {
 		check(pm)
 	}
 	assert.True(t, strings.HasPrefix(c.World.Cluster.KubernetesVersion, "v1.33."))
+}
+
+// In nftables mode the supervisor's syncs after endpoint changes are
+// partial nft transactions: scale 3 → 5 → 2, and every node's numgen vmap
+// holds exactly the ready endpoints while traffic reaches exactly those
+// pods, spread as the live table says.
+func TestNFTablesScaleKeepsTableAndTrafficExact(t *testing.T) {
+	c := simtest.Up(t, simtest.TimeScale(50), simtest.Mode(topology.TargetInstance), simtest.ProxyMode(topology.ProxyNFTables))
+	modulus := regexp.MustCompile(`chain service-UZX5NTXH-default/nginx-nlb-service/tcp/ \{\n\s*numgen random mod (\d+) vmap`)
+	for _, n := range []int{5, 2} {
+		do(t, c, sim.Action{Verb: "scale", Name: "nginx-deployment", Replicas: n})
+		var w *topology.World
+		eventually(t, 5*time.Second, fmt.Sprintf("numgen random mod %d on every node", n), func() bool {
+			w = liveWorld(t, c)
+			for _, node := range w.Nodes {
+				table, err := sim.KubeProxyTable(w, node.Name)
+				require.NoError(t, err)
+				m := modulus.FindStringSubmatch(table)
+				if m == nil || m[1] != strconv.Itoa(n) {
+					return false
+				}
+			}
+			return true
+		})
+		r := simtest.Traffic(t, &sim.Cluster{World: w}, sim.TrafficOptions{Requests: 300, Concurrency: 8})
+		require.Zero(t, r.Errors, "%v", r.ErrorsByKind)
+		require.Len(t, r.Expected, n)
+		simtest.AssertDistribution(t, r.ByPod, r.Expected, 1e-4)
+	}
+	events, _, err := sim.ReadEvents(c.World.Cluster.Name, 0)
+	require.NoError(t, err)
+	partial := 0
+	for _, e := range events {
+		if e.Reason == "RulesSynced" && strings.Contains(e.Message, "partial sync") && strings.Contains(e.Message, "nftables") {
+			partial++
+		}
+	}
+	assert.Positive(t, partial, "the supervisor's syncs after the first are partial nft transactions")
 }
