@@ -53,6 +53,10 @@ type conformanceWorld struct {
 	// them one by one at its first sync, after kubelet made its own.
 	Builtin []string          `json:"builtin"`
 	Steps   []conformanceStep `json:"steps"`
+	// ServiceCIDR is the cluster's ServiceCIDR object, which kube-proxy
+	// v1.33 watches (its nftables mode drops traffic to unallocated
+	// ClusterIPs in it).
+	ServiceCIDR string `json:"serviceCIDR"`
 
 	worlds []*topology.World // one per step
 }
@@ -70,6 +74,11 @@ type conformanceStep struct {
 	// Health is what nlbsim's health-check node port server answers after
 	// this sync, for each Service that has one.
 	Health []conformanceHealth `json:"health,omitempty"`
+	// NFT is nlbsim's nftables-mode sync (kube-proxy v1.33): the nft -f
+	// transactions it sent, in order, and the table after them in
+	// knftables' fake dump form. conformance/nftables compares them.
+	NFT     []string `json:"nft"`
+	NFTDump string   `json:"nftDump"`
 }
 
 // conformanceHealth is one answer of the health-check node port server.
@@ -209,6 +218,8 @@ func syncAll(t *testing.T, cw *conformanceWorld) {
 		cw.Steps = make([]conformanceStep, len(cw.worlds))
 	}
 	var prev *Ruleset
+	nft := NewNFTProxier(cw.Host)
+	nft.KeepDump()
 	now := time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)
 	for i, w := range cw.worlds {
 		rs, err := KubeProxy(w, cw.Host)
@@ -216,6 +227,10 @@ func syncAll(t *testing.T, cw *conformanceWorld) {
 		now = now.Add(time.Millisecond + cw.Steps[i].Wait)
 		cw.Steps[i].Restore = rs.SyncText(prev, SyncOptions{Full: prev == nil, Now: now, SyncPeriod: cw.SyncPeriod})
 		prev = rs
+		s, err := nft.Sync(w, NFTSyncOptions{Now: now}, nil)
+		require.NoError(t, err, "%s on %s (nftables)", cw.Name, cw.Host)
+		cw.Steps[i].NFT, cw.Steps[i].NFTDump = s.Transactions, nft.Dump()
+		cw.ServiceCIDR = w.Cluster.ServiceCIDR.String()
 	}
 }
 
@@ -626,7 +641,9 @@ func randomWorld(t *testing.T, seed int64) ([]*topology.World, string) {
 					svc.SessionAffinity = "ClientIP"
 				}
 			case 2:
-				svc.Ports[0].Port++
+				// A new port number no other port of the Service has (the API
+				// refuses two ports with one number and protocol).
+				svc.Ports[0].Port += 100
 			case 3:
 				if !svc.Addon && svc.Name != topology.AppService {
 					c.Services = append(c.Services[:i:i], c.Services[i+1:]...)

@@ -51,9 +51,38 @@ func kubeProxyConfigOf(w *topology.World) kubeProxyConfig {
 // KubeProxy returns every iptables rule of a node (its host name, e.g.
 // "node-1"): kube-proxy 1.30's in iptables mode for every Service of the
 // world, kubelet's, and the VPC CNI's. The target mode of an NLB does not
-// change it.
+// change it. In nftables mode kube-proxy writes no iptables rule (its rules
+// are NFTProxier's), so the ruleset holds kubelet's and the VPC CNI's alone.
 func KubeProxy(w *topology.World, nodeHost string) (*Ruleset, error) {
-	return nodeRuleset(w, nodeHost, kubeProxyConfigOf(w))
+	rs, err := nodeRuleset(w, nodeHost, kubeProxyConfigOf(w))
+	if err != nil || !w.NFTables() {
+		return rs, err
+	}
+	return withoutKubeProxy(rs), nil
+}
+
+// withoutKubeProxy keeps kubelet's and the VPC CNI's chains and rules.
+// KUBE-FIREWALL, which kube-proxy rewrites in iptables mode, is kubelet's
+// alone then (kubelet writes the same rule).
+func withoutKubeProxy(rs *Ruleset) *Ruleset {
+	out := &Ruleset{Node: rs.Node}
+	for _, c := range rs.Chains {
+		if c.Owner == OwnerKubeProxy && c.Name == kubeletFirewall {
+			c.Owner = OwnerKubelet
+		}
+		if c.Owner != OwnerKubeProxy {
+			out.Chains = append(out.Chains, c)
+		}
+	}
+	for _, r := range rs.Rules {
+		if r.Owner == OwnerKubeProxy && r.Chain == kubeletFirewall {
+			r.Owner = OwnerKubelet
+		}
+		if r.Owner != OwnerKubeProxy {
+			out.Rules = append(out.Rules, r)
+		}
+	}
+	return out
 }
 
 func nodeRuleset(w *topology.World, nodeHost string, cfg kubeProxyConfig) (*Ruleset, error) {
@@ -93,11 +122,15 @@ func serviceInputs(ports []servicePort) map[string]string {
 			in[key] = &strings.Builder{}
 		}
 		b := in[key]
-		fmt.Fprintf(b, "%s %s %s:%d nodePort=%d hc=%d local=%v affinity=%s/%d\n", sp.name, sp.protocol,
-			sp.svc.ClusterIP, sp.port.Port, sp.port.NodePort, healthCheckNodePort(sp.svc),
-			sp.port.NodePort != 0 && externalTrafficPolicyLocal(sp.svc), sp.svc.SessionAffinity, affinityTimeout(sp.svc))
+		// As fmt would write "%s %s %s:%d nodePort=%d hc=%d local=%v
+		// affinity=%s/%d", without its cost at 50,000 endpoints.
+		b.WriteString(sp.name + " " + sp.protocol + " " + sp.svc.ClusterIP.String() + ":" + strconv.Itoa(sp.port.Port) +
+			" nodePort=" + strconv.Itoa(sp.port.NodePort) + " hc=" + strconv.Itoa(healthCheckNodePort(sp.svc)) +
+			" local=" + strconv.FormatBool(sp.port.NodePort != 0 && externalTrafficPolicyLocal(sp.svc)) +
+			" affinity=" + sp.svc.SessionAffinity + "/" + strconv.Itoa(affinityTimeout(sp.svc)) + "\n")
 		for _, ep := range sp.endpoints {
-			fmt.Fprintf(b, "  %s node=%s ready=%v serving=%v terminating=%v\n", ep, ep.Node, ep.Ready, ep.Serving, ep.Terminating)
+			b.WriteString("  " + ep.String() + " node=" + ep.Node + " ready=" + strconv.FormatBool(ep.Ready) +
+				" serving=" + strconv.FormatBool(ep.Serving) + " terminating=" + strconv.FormatBool(ep.Terminating) + "\n")
 		}
 	}
 	out := make(map[string]string, len(in))
@@ -160,18 +193,34 @@ func servicePortsOf(w *topology.World) ([]servicePort, error) {
 // uniqueEndpoints collapses duplicate "ip:port" entries, keeping the list
 // sorted as kube-proxy sorts it (as strings). A local copy wins.
 func uniqueEndpoints(eps []topology.Endpoint) []topology.Endpoint {
-	sort.SliceStable(eps, func(i, j int) bool { return eps[i].String() < eps[j].String() })
+	keyed := sortedByString(eps)
 	var out []topology.Endpoint
-	for _, ep := range eps {
-		if n := len(out); n > 0 && out[n-1].String() == ep.String() {
+	last := ""
+	for _, k := range keyed {
+		if n := len(out); n > 0 && last == k.key {
 			if out[n-1].Node == "" {
-				out[n-1] = ep
+				out[n-1] = k.ep
 			}
 			continue
 		}
-		out = append(out, ep)
+		out, last = append(out, k.ep), k.key
 	}
 	return out
+}
+
+type keyedEndpoint struct {
+	key string // ip:port
+	ep  topology.Endpoint
+}
+
+// sortedByString sorts endpoints as strings (stably), formatting each once.
+func sortedByString(eps []topology.Endpoint) []keyedEndpoint {
+	keyed := make([]keyedEndpoint, len(eps))
+	for i, ep := range eps {
+		keyed[i] = keyedEndpoint{ep.String(), ep}
+	}
+	sort.SliceStable(keyed, func(i, j int) bool { return keyed[i].key < keyed[j].key })
+	return keyed
 }
 
 type kubeProxy struct {
@@ -382,15 +431,16 @@ func (kp kubeProxy) writeServicePort(filter, nat ruleWriter, sp servicePort, lar
 // reachableEndpoints is the union of the cluster and local endpoints, in
 // kube-proxy's order (as strings).
 func reachableEndpoints(cluster, local []topology.Endpoint) []topology.Endpoint {
-	seen := map[string]bool{}
+	if len(local) == 0 {
+		return cluster // already unique and in order (servicePortsOf)
+	}
 	var out []topology.Endpoint
-	for _, ep := range append(append([]topology.Endpoint(nil), cluster...), local...) {
-		if !seen[ep.String()] {
-			seen[ep.String()] = true
-			out = append(out, ep)
+	last := ""
+	for i, k := range sortedByString(append(append([]topology.Endpoint(nil), cluster...), local...)) {
+		if i == 0 || k.key != last {
+			out, last = append(out, k.ep), k.key
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
 }
 

@@ -41,9 +41,11 @@ fi
 go test -race -count=1 -p 1 -timeout 15m ./sim/...
 # shellcheck disable=SC2046 # one argument per package
 go test -count=1 -p 1 -timeout 15m $(go list ./... | grep -v '/nlbsim/sim')
-# Conformance: upstream kube-proxy's iptables proxier beside nlbsim on the
-# same worlds, restore input by restore input (conformance/, a module of its
-# own; the first run downloads and builds k8s.io/kubernetes).
+# Conformance: upstream kube-proxy's iptables proxier (v1.30) and nftables
+# proxier (v1.33) beside nlbsim on the same worlds, restore input by restore
+# input and nft transaction by transaction (conformance/ and
+# conformance/nftables/, modules of their own; the first run downloads and
+# builds k8s.io/kubernetes twice).
 "$repo/scripts/conformance.sh"
 if [ -d nat/ruleset ]; then
 	go test -run='^$' -fuzz=FuzzParse -fuzztime=10s ./nat/ruleset/

@@ -145,6 +145,12 @@ func SaveRules(w *topology.World, host string) (string, error) {
 	return observe.SaveRules(backend, w, host)
 }
 
+// KubeProxyTable is `nft list table ip kube-proxy` on a host (a node in
+// nftables mode).
+func KubeProxyTable(w *topology.World, host string) (string, error) {
+	return observe.ListKubeProxyTable(w, host)
+}
+
 // RunSupervisor is the detached supervisor's main (the CLI's hidden verb):
 // it serves a running cluster's world until ctx ends.
 func RunSupervisor(ctx context.Context, cluster string) error {

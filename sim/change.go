@@ -14,6 +14,7 @@ import (
 // place, so that what is left must be equal.
 func changeableInPlace(s topology.Spec) topology.Spec {
 	s.Mode, s.CrossZone, s.PreserveClientIP, s.ExternalTrafficPolicy, s.TimeScale = "", nil, nil, "", 0
+	s.ProxyMode = ""
 	s.Manifests = nil // compared as worlds: topology.CheckInPlace
 	return s
 }

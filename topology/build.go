@@ -141,12 +141,17 @@ func build(spec Spec) (*World, error) {
 		if objs, err = parseManifests(spec.Manifests); err != nil {
 			return nil, err
 		}
-		if err := w.addManifests(objs, spec); err != nil {
+		if !objs.hasWorkloads() {
+			// Only a KubeProxyConfiguration (or kinds without effect): the
+			// walkthrough's Deployment and Service stay.
+			w.addApp(spec)
+		} else if err := w.addManifests(objs, spec); err != nil {
 			return nil, err
 		}
 	} else {
 		w.addApp(spec)
 	}
+	w.setProxyMode(spec, objs)
 	if err := w.schedule(alloc); err != nil {
 		return nil, err
 	}
@@ -191,6 +196,7 @@ func (w *World) addNodes(alloc *allocator, spec Spec) error {
 			InstanceID:   "i-0" + hexHash(16, spec.Name, "instance", addr.String()),
 			OSImage:      osImage, KernelVersion: kernelVersion, ContainerRuntime: containerRuntime,
 		})
+
 	}
 	return nil
 }

@@ -159,6 +159,7 @@ type object struct {
 	ns         *corev1.Namespace
 	dep        *appsv1.Deployment
 	svc        *corev1.Service
+	kpc        *kubeProxyConfiguration
 	ignored    bool // a kind without effect on networking
 }
 
@@ -325,6 +326,13 @@ func (d *decoded) document(file string, root *yaml.Node) []*object {
 	case apiVersion == "apps/v1" && kind == "Deployment":
 		o.dep = &appsv1.Deployment{}
 		into = o.dep
+	case apiVersion == "kubeproxy.config.k8s.io/v1alpha1" && kind == "KubeProxyConfiguration":
+		o.kpc = &kubeProxyConfiguration{}
+		into = o.kpc
+		o.namespace = ""
+		if o.name == "" {
+			o.name = "kube-proxy" // a component config has no name of its own
+		}
 	case ignoredKinds[group+"/"+kind]:
 		o.ignored = true
 		where := o.name

@@ -22,6 +22,8 @@ import (
 type manifestObjects struct {
 	objects  []*object
 	warnings []string
+	// proxyMode is a KubeProxyConfiguration's mode (the last one's).
+	proxyMode ProxyMode
 }
 
 // builtinNamespaces exist in every cluster.
@@ -48,6 +50,17 @@ func parseManifests(ms []Manifest) (*manifestObjects, error) {
 			}
 		case o.svc != nil:
 			fes = validateService(o.svc)
+		case o.kpc != nil:
+			if fes = validateKubeProxyConfiguration(o.kpc); len(fes) == 0 {
+				objs.proxyMode = ProxyMode(o.kpc.Mode)
+				if objs.proxyMode == "" {
+					objs.proxyMode = ProxyIPTables
+				}
+				if ignored := o.kpc.ignoredFields(); len(ignored) > 0 {
+					objs.warnings = append(objs.warnings, fmt.Sprintf("%s:%d: KubeProxyConfiguration: %s not modelled; nlbsim keeps EKS's kube-proxy settings and reads mode alone",
+						o.src.file, o.src.line, strings.Join(ignored, ", ")))
+				}
+			}
 		}
 		for _, e := range fes {
 			errs = append(errs, ManifestError{File: o.src.file, Line: o.src.lineOf(e.Field), Message: e.Error()})
@@ -550,6 +563,8 @@ func Applied(before, after *World, applied []Manifest) []string {
 				now, _ := after.Service(o.namespace, o.name)
 				verb = changedVerb(old, now)
 			}
+		case o.kpc != nil && before != nil:
+			verb = changedVerb(before.Cluster.KubeProxy.Mode, after.Cluster.KubeProxy.Mode)
 		}
 		out = append(out, o.ref()+" "+verb)
 	}

@@ -53,6 +53,9 @@ type Spec struct {
 	// namespace per endpoint.
 	Services            int `json:",omitempty"`
 	EndpointsPerService int `json:",omitempty"`
+	// ProxyMode is kube-proxy's mode (empty: iptables); also set by a
+	// KubeProxyConfiguration among the manifests, which a flag beats.
+	ProxyMode ProxyMode `json:",omitempty"`
 	// Manifests, when given, replace the walkthrough's Deployment and
 	// Service (the add-ons stay). Their text is kept so that the world
 	// rebuilds deterministically and the state records what was applied.
@@ -120,7 +123,12 @@ func (s Spec) Validate() error {
 		return Invalid("Services", "%d is out of range (0–%d)", s.Services, MaxBenchServices)
 	}
 	if s.EndpointsPerService < 0 || s.EndpointsPerService > MaxBenchEndpoints {
-		return Invalid("EndpointsPerService", "%d is out of range (1–%d)", s.EndpointsPerService, MaxBenchEndpoints)
+		return Invalid("EndpointsPerService", "%d is out of range (0–%d; 0 means 10)", s.EndpointsPerService, MaxBenchEndpoints)
+	}
+	switch s.ProxyMode {
+	case "", ProxyIPTables, ProxyNFTables:
+	default:
+		return Invalid("ProxyMode", "unknown kube-proxy mode %q (valid: iptables, nftables; ipvs is not modelled)", s.ProxyMode)
 	}
 	if _, ok := InstanceTypes[s.InstanceType]; !ok {
 		return Invalid("InstanceType", "unknown instance type %q (known: %s)", s.InstanceType, strings.Join(instanceTypeNames(), ", "))

@@ -48,9 +48,9 @@ func TestRulesFrom(t *testing.T) {
 		want string
 	}{
 		{[]string{"--from", clusterFixture, "--node", "ip-10-0-0-1"}, `--node: no node "ip-10-0-0-1" in the objects; nodes: ` + node1},
-		{[]string{"--from", missing, "--node", node1, "--proxy-mode", "nftables"}, "--proxy-mode nftables: not modelled yet"},
+		{[]string{"--from", missing, "--node", node1, "--proxy-mode", "ipvs"}, "--proxy-mode ipvs: not modelled yet"},
 		{[]string{"--from", missing}, "--node: missing"},
-		{[]string{"--node", "node-1", "--proxy-mode", "iptables"}, "--proxy-mode goes with --from"},
+		{[]string{"--node", "node-1", "--proxy-mode", "ipvs"}, `--proxy-mode: unknown kube-proxy mode "ipvs"`},
 		{[]string{"--from", notAList, "--node", node1}, "notes.yaml:1: not a List or a Kubernetes object"},
 	} {
 		r := nlbsim(t, append([]string{"rules"}, c.args...)...)
@@ -128,5 +128,49 @@ func TestDiffReadsStandardInput(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%v: %s", c.args, out)
 		assert.Contains(t, string(out), "agree with the objects", "%v", c.args)
+	}
+}
+
+// rules shows either mode side by side without root or a running cluster:
+// the iptables-restore text of v1.30, or the nft -f text of v1.33.
+func TestRulesProxyModes(t *testing.T) {
+	ipt := nlbsim(t, "rules", "--name", "nft-rules-none", "--node", "node-2", "--proxy-mode", "iptables")
+	require.Equal(t, 0, ipt.code, ipt.stderr)
+	assert.Contains(t, ipt.stdout, "-A KUBE-SVC-VDXCGHLC7LJVQSZ7 ")
+	nft := nlbsim(t, "rules", "--name", "nft-rules-none", "--node", "node-2", "--proxy-mode", "nftables")
+	require.Equal(t, 0, nft.code, nft.stderr)
+	assert.Contains(t, nft.stdout, "add rule ip kube-proxy service-UZX5NTXH-default/nginx-nlb-service/tcp/ numgen random mod 3 vmap {")
+	assert.NotContains(t, nft.stdout, "KUBE-")
+	saved := nlbsim(t, "rules", "--name", "nft-rules-none", "--node", "node-2", "--proxy-mode", "nftables", "--saved")
+	require.Equal(t, 0, saved.code, saved.stderr)
+	assert.NotContains(t, saved.stdout, "KUBE-SERVICES", "in nftables mode iptables holds kubelet's and the VPC CNI's rules")
+	assert.Contains(t, saved.stdout, "AWS-SNAT-CHAIN-0")
+}
+
+// explain reads the nft text rules prints: numgen random mod 3 is a third
+// each, exactly, with the same outcome JSON as for iptables.
+func TestExplainNFTRules(t *testing.T) {
+	nft := nlbsim(t, "rules", "--name", "nft-rules-none", "--node", "node-2", "--proxy-mode", "nftables")
+	require.Equal(t, 0, nft.code, nft.stderr)
+	file := filepath.Join(t.TempDir(), "node-2.nft")
+	require.NoError(t, os.WriteFile(file, []byte(nft.stdout), 0o644))
+	r := nlbsim(t, "explain", "--rules", file, "--node-ip", "192.168.2.146", "--from", "external", "--src", "192.168.1.51", "--dst", "192.168.2.146:32392", "-o", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var report struct {
+		Outcomes []struct {
+			Verdict     string   `json:"verdict"`
+			Target      string   `json:"target"`
+			Probability float64  `json:"probability"`
+			Masquerade  bool     `json:"masquerade"`
+			Path        []string `json:"path"`
+		} `json:"outcomes"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &report))
+	require.Len(t, report.Outcomes, 3)
+	for _, o := range report.Outcomes {
+		assert.Equal(t, "DNAT", o.Verdict)
+		assert.InDelta(t, 1.0/3, o.Probability, 1e-15)
+		assert.True(t, o.Masquerade)
+		assert.Contains(t, o.Path, "external-UZX5NTXH-default/nginx-nlb-service/tcp/")
 	}
 }

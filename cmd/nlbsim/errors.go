@@ -22,7 +22,7 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Errorf(forma
 var fieldFlags = map[string]string{
 	"Name": "--name", "Mode": "--mode", "Nodes": "--nodes", "Replicas": "--replicas", "Minimal": "--minimal",
 	"InstanceType": "--instance-type", "ExternalTrafficPolicy": "--external-traffic-policy", "TimeScale": "--time-scale",
-	"To": "--to", "From": "--from", "Chaos": "--chaos", "Requests": "-n",
+	"To": "--to", "From": "--from", "Chaos": "--chaos", "Requests": "-n", "ProxyMode": "--proxy-mode",
 	"Services": "--services", "EndpointsPerService": "--endpoints-per-service",
 }
 

@@ -28,7 +28,7 @@ func newExplainCmd(g *globalFlags) *cobra.Command {
 	f := &explainFlags{}
 	cmd := &cobra.Command{
 		Use:   "explain (--rules FILE|- | --node HOST) --dst IP:PORT [-p tcp|udp|sctp] [--src IP] [--from pod|node|external] [--node-ip IP]... [--in-interface IF] [--out-interface IF]",
-		Short: "Walk the first packet of a connection through an iptables-save dump: every outcome with its probability",
+		Short: "Walk the first packet of a connection through an iptables-save dump or kube-proxy's nftables table (nft list ruleset): every outcome with its probability",
 		Example: `  iptables-save > node.rules; nlbsim explain --rules node.rules --node-ip 192.168.2.146 --dst 10.100.30.185:7777 --src 192.168.2.77
   sudo nlbsim explain --node node-2 --from external --src 192.168.1.51 --dst 192.168.2.146:32392
   nlbsim explain --rules node.rules -p udp --src 192.168.1.248 --dst 10.100.0.10:53
@@ -37,7 +37,7 @@ func newExplainCmd(g *globalFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return runExplain(cmd, g, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.rules, "rules", "", "an iptables-save dump (- reads standard input); needs no root")
+	fl.StringVar(&f.rules, "rules", "", "an iptables-save dump, or kube-proxy's table as `nft list ruleset` text, `nft -j list ruleset` JSON or nft -f input (- reads standard input); needs no root")
 	fl.StringVar(&f.node, "node", "", "a node of the running cluster: its live rules and addresses (needs root)")
 	fl.StringVar(&f.dst, "dst", "", "destination IP:PORT")
 	fl.StringVarP(&f.proto, "protocol", "p", "tcp", "the packet's protocol: tcp, udp or sctp")
@@ -62,13 +62,32 @@ func runExplain(cmd *cobra.Command, g *globalFlags, f *explainFlags) error {
 	if f.node != "" {
 		nodeIPs = []netip.Addr{name.nodeIP}
 	}
-	dump, err := ruleset.Parse(text)
+	raw, err := io.ReadAll(text)
 	if err != nil {
 		return &inputError{name: name.text, err: err}
 	}
-	report, err := explain.Walk(dump, packet, explain.Options{NodeIPs: nodeIPs, InferInterfaces: true})
-	if err != nil {
-		return err
+	var report *explain.Report
+	if explain.LooksLikeNFT(string(raw)) {
+		// kube-proxy's nftables mode: nft list ruleset / list table text,
+		// or nft -f input as `rules --proxy-mode nftables` prints it.
+		rs, err := explain.ParseNFT(string(raw))
+		if err != nil {
+			return &inputError{name: name.text, err: err}
+		}
+		if len(rs.Chains) == 0 {
+			return &inputError{name: name.text, err: fmt.Errorf("no table ip kube-proxy in it")}
+		}
+		if report, err = explain.WalkNFT(rs, packet, explain.Options{NodeIPs: nodeIPs}); err != nil {
+			return err
+		}
+	} else {
+		dump, err := ruleset.Parse(bytes.NewReader(raw))
+		if err != nil {
+			return &inputError{name: name.text, err: err}
+		}
+		if report, err = explain.Walk(dump, packet, explain.Options{NodeIPs: nodeIPs, InferInterfaces: true}); err != nil {
+			return err
+		}
 	}
 	if f.output == "json" {
 		enc := json.NewEncoder(cmd.OutOrStdout())
@@ -158,6 +177,13 @@ func explainInput(cmd *cobra.Command, g *globalFlags, f *explainFlags) (io.Reade
 	}
 	if err := sim.RequireRoot(); err != nil {
 		return nil, explainSource{}, err
+	}
+	if w.NFTables() {
+		table, err := sim.KubeProxyTable(w, h.Name)
+		if err != nil {
+			return nil, explainSource{}, err
+		}
+		return strings.NewReader(table), explainSource{text: h.Name + "'s live nftables rules", nodeIP: h.IP}, nil
 	}
 	saved, err := sim.SaveRules(w, h.Name)
 	if err != nil {

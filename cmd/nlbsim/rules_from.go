@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nlbsim/nlbsim/nat"
 	"github.com/nlbsim/nlbsim/nat/diff"
 	"github.com/nlbsim/nlbsim/topology"
 	"github.com/nlbsim/nlbsim/topology/cluster"
@@ -17,14 +18,21 @@ import (
 type fromFlags struct {
 	files     []string
 	proxyMode string
+	// rules: --proxy-mode also without --from (the running or default
+	// world in that mode), and nftables mode is modelled.
+	rules bool
 }
 
 func (f *fromFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringSliceVar(&f.files, "from", nil, "a real cluster's objects: `kubectl get nodes,services,endpointslices,pods -A -o yaml` (or -o json), and optionally the kube-proxy ConfigMap; a file, a directory or -; repeatable")
-	cmd.Flags().StringVar(&f.proxyMode, "proxy-mode", "", "kube-proxy's mode (default: the ConfigMap's, else iptables); nlbsim models iptables")
+	usage := "kube-proxy's mode (default: the ConfigMap's, else iptables); nlbsim models iptables"
+	if f.rules {
+		usage = "kube-proxy's mode: iptables (v1.30) or nftables (v1.33); default: the cluster's (with --from the ConfigMap's), else iptables"
+	}
+	cmd.Flags().StringVar(&f.proxyMode, "proxy-mode", "", usage)
 	prev := cmd.PreRunE
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
-		if f.proxyMode != "" && len(f.files) == 0 {
+		if f.proxyMode != "" && len(f.files) == 0 && !f.rules {
 			return usagef("--proxy-mode goes with --from (a real cluster's objects)")
 		}
 		if prev != nil {
@@ -38,7 +46,11 @@ func (f *fromFlags) register(cmd *cobra.Command) {
 func (f *fromFlags) check(node string) error {
 	switch f.proxyMode {
 	case "", "iptables":
-	case "nftables", "ipvs":
+	case "nftables":
+		if !f.rules {
+			return usagef("--proxy-mode %s: not modelled yet; nlbsim writes kube-proxy's iptables mode", f.proxyMode)
+		}
+	case "ipvs":
 		return usagef("--proxy-mode %s: not modelled yet; nlbsim writes kube-proxy's iptables mode", f.proxyMode)
 	default:
 		return usagef("--proxy-mode: unknown mode %q (valid: iptables)", f.proxyMode)
@@ -66,6 +78,7 @@ func (f *fromFlags) load(cmd *cobra.Command, g *globalFlags, node string) (*topo
 	switch mode := w.Cluster.KubeProxy.Mode; {
 	case f.proxyMode != "":
 		w.Cluster.KubeProxy.Mode = f.proxyMode
+	case mode == "nftables" && f.rules:
 	case mode != "" && mode != "iptables":
 		return nil, "", &inputError{err: fmt.Errorf("kube-proxy runs in %s mode (%s); nlbsim models iptables mode (say --proxy-mode iptables for those rules anyway)", mode, c.KubeProxyConfig)}
 	}
@@ -97,6 +110,14 @@ func runRulesFrom(cmd *cobra.Command, g *globalFlags, f *fromFlags, node string,
 	w, host, err := f.load(cmd, g, node)
 	if err != nil {
 		return err
+	}
+	if w.NFTables() && !saved {
+		text, err := nat.NFTablesText(w, host)
+		if err != nil {
+			return &inputError{err: err}
+		}
+		fmt.Fprint(cmd.OutOrStdout(), text)
+		return nil
 	}
 	rs, err := diff.Expected(w, host)
 	if err != nil {

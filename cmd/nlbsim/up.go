@@ -15,7 +15,7 @@ import (
 )
 
 type upFlags struct {
-	mode, etp             string
+	mode, etp, proxyMode  string
 	nodes, replicas       int
 	crossZone, preserveIP bool
 	timeScale             float64
@@ -33,6 +33,7 @@ func addModeFlags(fl *pflag.FlagSet, f *upFlags) {
 	fl.BoolVar(&f.crossZone, "cross-zone", false, "enable the NLB's cross-zone load balancing (default: the annotation, else off as on AWS)")
 	fl.BoolVar(&f.preserveIP, "preserve-client-ip", false, "target group attribute preserve_client_ip.enabled (default: the annotation, else on for instance, off for ip)")
 	fl.StringVar(&f.etp, "external-traffic-policy", "", "externalTrafficPolicy of LoadBalancer Services: Cluster or Local (default: the Service's, Cluster in the walkthrough's)")
+	fl.StringVar(&f.proxyMode, "proxy-mode", "", "kube-proxy's mode on every node: iptables (kube-proxy v1.30, the walkthrough's) or nftables (v1.33); default: a KubeProxyConfiguration among the manifests, else iptables")
 	fl.StringSliceVarP(&f.files, "filename", "f", nil, "manifest (YAML or JSON; a directory; - for standard input) whose Namespaces, Deployments and Services replace the walkthrough's; repeatable")
 }
 
@@ -44,6 +45,9 @@ func setModeFlags(fl *pflag.FlagSet, f *upFlags, spec *topology.Spec) {
 	}
 	if fl.Changed("external-traffic-policy") {
 		spec.ExternalTrafficPolicy = topology.TrafficPolicy(f.etp)
+	}
+	if fl.Changed("proxy-mode") {
+		spec.ProxyMode = topology.ProxyMode(f.proxyMode)
 	}
 	if fl.Changed("cross-zone") {
 		spec.CrossZone = &f.crossZone

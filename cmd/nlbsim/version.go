@@ -17,7 +17,7 @@ func newVersionCmd() *cobra.Command {
 			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 				v = bi.Main.Version
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "nlbsim %s (models Kubernetes v1.30.4-eks-a737599, kube-proxy iptables mode)\n", v)
+			fmt.Fprintf(cmd.OutOrStdout(), "nlbsim %s (models Kubernetes v1.30.4-eks-a737599 with kube-proxy in iptables mode, and v1.33.13 in nftables mode)\n", v)
 			return nil
 		},
 	}

@@ -6,18 +6,34 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
+// upstreamCase is a packet flow of kube-proxy's upstream tests and what
+// the iptables rules do with it.
+type upstreamCase struct {
+	name            string
+	src, dst, proto string
+	from            Origin
+	want            []expect
+}
+
 // Packet flows of kube-proxy's upstream tests (upstream's proxier_test.go,
-// §9.4) over a hand-written dump of their fixture (§9.3).
+// TestOverallIPTablesRules and friends) over a hand-written dump of their fixture.
 func TestUpstreamPacketFlows(t *testing.T) {
 	d := loadDump(t, "upstream-services.rules")
-	opts := nodeOptions("192.168.0.2")
-	const node = "192.168.0.2"
-	cases := []struct {
-		name            string
-		src, dst, proto string
-		from            Origin
-		want            []expect
-	}{
+	opts := nodeOptions(upstreamNode)
+	for _, c := range upstreamCases() {
+		t.Run(c.name, func(t *testing.T) {
+			r := walkFrom(t, d, opts, c.src, c.dst, c.proto, c.from)
+			assertOutcomes(t, r, c.want)
+			assert.Empty(t, r.NotModelled)
+		})
+	}
+}
+
+const upstreamNode = "192.168.0.2"
+
+func upstreamCases() []upstreamCase {
+	const node = upstreamNode
+	return []upstreamCase{
 		// TestClusterIPGeneral
 		{"pod to ClusterIP", "10.0.0.2", "172.30.0.41:80", "tcp", FromPod, []expect{
 			{verdict: VerdictDNAT, target: "10.180.0.1:80", p: 1, path: []string{
@@ -131,12 +147,5 @@ func TestUpstreamPacketFlows(t *testing.T) {
 		{"no endpoints: external to NodePort is rejected", "203.0.113.2", node + ":3006", "tcp", FromExternal, []expect{
 			{verdict: VerdictReject, p: 1, path: []string{"PREROUTING", "INPUT", "KUBE-EXTERNAL-SERVICES"}},
 		}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := walkFrom(t, d, opts, c.src, c.dst, c.proto, c.from)
-			assertOutcomes(t, r, c.want)
-			assert.Empty(t, r.NotModelled)
-		})
 	}
 }

@@ -203,6 +203,7 @@ func Run() *Report {
 			d.rules(backend, ns)
 		}
 		d.conntrack(ns, backend != "")
+		d.nftables(ns)
 		if err := netns.Delete(ns); err != nil {
 			d.fail("scratch namespace removed", true, err.Error(), "remove it with: sudo ip netns del "+ns)
 		}
@@ -216,13 +217,74 @@ func Run() *Report {
 			d.skip(f.name, true, why)
 		}
 		d.skip("conntrack netlink", true, why)
+		d.skip(nftTableCheck, false, why)
 	}
+	d.nftVersions()
 	d.tool("tcpdump", false, "tcpdump", "--version")
 	d.tool("curl", false, "curl", "--version")
 	d.tool("conntrack", false, "conntrack", "--version")
 	failed, unchecked := d.r.Missing()
 	d.r.OK = len(failed) == 0 && unchecked == 0
 	return d.r
+}
+
+// nftTableCheck names the check that kube-proxy's nftables table loads.
+const nftTableCheck = "kube-proxy nftables table"
+
+// nftVersions checks what kube-proxy's nftables mode (up --proxy-mode
+// nftables) needs beyond iptables mode: nft 1.0.1 or later (knftables
+// refuses older ones) and kernel 5.13 or later (kube-proxy v1.33 refuses
+// older ones). Not required for iptables mode.
+func (d *checker) nftVersions() {
+	const fix = "install nftables 1.0.1 or later: apt-get install nftables (scripts/provision.sh does); needed for --proxy-mode nftables only"
+	path, err := exec.LookPath("nft")
+	if err != nil {
+		d.fail("nft", false, "not found on the PATH", fix)
+	} else {
+		out, _ := exec.Command(path, "--version").CombinedOutput()
+		v := firstLine(out)
+		if strings.Contains(v, "nftables v0.") || strings.Contains(v, "v1.0.0 ") {
+			d.fail("nft", false, path+": "+v, fix)
+		} else {
+			d.ok("nft", false, path+": "+v)
+		}
+	}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err == nil {
+		release := unix.ByteSliceToString(u.Release[:])
+		var major, minor int
+		fmt.Sscanf(release, "%d.%d", &major, &minor)
+		if major > 5 || (major == 5 && minor >= 13) {
+			d.ok("kernel for nftables mode", false, release+" (kube-proxy's nftables mode needs 5.13 or later)")
+		} else {
+			d.fail("kernel for nftables mode", false, release, "kube-proxy's nftables mode needs kernel 5.13 or later; iptables mode works")
+		}
+	}
+}
+
+// nftables loads kube-proxy's table of the walkthrough's node-1 in
+// nftables mode into the scratch namespace: verdict maps, numgen, fib,
+// dnat, masquerade, reject and sets with timeouts, the kernel features
+// nftables mode uses.
+func (d *checker) nftables(ns string) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		d.skip(nftTableCheck, false, "no nft")
+		return
+	}
+	spec := topology.DefaultSpec()
+	spec.ProxyMode = topology.ProxyNFTables
+	w, err := topology.Build(spec)
+	if err == nil {
+		var text string
+		if text, err = nat.NFTablesText(w, "node-1"); err == nil {
+			err = nat.ApplyNFT(text, netns.RunIn(ns))
+		}
+	}
+	if err != nil {
+		d.fail(nftTableCheck, false, err.Error(), "the kernel must have nf_tables with its nat, fib, numgen and reject expressions (sudo modprobe nft_fib_ipv4 nft_numgen nft_reject_ipv4 nft_chain_nat); needed for --proxy-mode nftables only")
+		return
+	}
+	d.ok(nftTableCheck, false, "the walkthrough's table in nftables mode loaded in a scratch namespace (vmaps, numgen, fib, dnat, masquerade, reject)")
 }
 
 // tool checks that a program is on the PATH and reports its version line.

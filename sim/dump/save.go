@@ -178,6 +178,16 @@ func (s *saver) host(ctx context.Context, backend nat.Backend, host, namespace s
 			s.write(filepath.Join(host, "iptables-save.txt"), []byte(text))
 		}
 	}
+	// kube-proxy's nftables mode keeps its rules in table ip kube-proxy;
+	// nft list ruleset shows it (and iptables-nft's tables) with what nft
+	// keeps of counters.
+	if _, err := exec.LookPath("nft"); err == nil {
+		if text, err := nat.ListNFT(runInContext(ctx, namespace), "list", "ruleset"); err != nil {
+			s.problem("%s: nft list ruleset: %v", host, err)
+		} else {
+			s.write(filepath.Join(host, "nft-ruleset.txt"), []byte(text))
+		}
+	}
 	if text, err := conntrackDump(namespace); err != nil {
 		s.problem("%s: conntrack: %v", host, err)
 	} else {
@@ -372,6 +382,11 @@ func (s *saver) summary(cluster string, w *topology.World, hosts, missing, files
 	if w != nil {
 		fmt.Fprintf(&b, "spec: mode %s, %d nodes, %d replicas, minimal %v, time scale %g\n",
 			w.Spec.Mode, w.Spec.Nodes, w.Spec.Replicas, w.Spec.Minimal, w.Spec.TimeScale)
+		proxyMode := "iptables (KUBE-* chains in iptables-save.txt)"
+		if w.NFTables() {
+			proxyMode = "nftables (table ip kube-proxy in nft-ruleset.txt)"
+		}
+		fmt.Fprintf(&b, "kube-proxy: %s mode, Kubernetes %s\n", proxyMode, w.Cluster.KubernetesVersion)
 		b.WriteString("\n$ nlbsim get all -A -o wide\n")
 		if err := kubectl.Get(&b, w, kubectl.Request{Resource: "all", AllNamespaces: true, Output: "wide"}); err != nil {
 			fmt.Fprintf(&b, "(%v)\n", err)

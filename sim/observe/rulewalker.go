@@ -21,10 +21,41 @@ type ruleWalker struct {
 	w       *topology.World
 	saved   map[string]string // host → iptables-save text without counters
 	dumps   map[string]*ruleset.Dump
+	// nftables mode: a node's kube-proxy table (nft list table ip
+	// kube-proxy), walked instead of its iptables rules.
+	nftText map[string]string
+	nft     map[string]*explain.NFTRuleset
 }
 
 func newRuleWalker(backend nat.Backend, w *topology.World) *ruleWalker {
-	return &ruleWalker{backend: backend, w: w, saved: map[string]string{}, dumps: map[string]*ruleset.Dump{}}
+	return &ruleWalker{backend: backend, w: w, saved: map[string]string{}, dumps: map[string]*ruleset.Dump{},
+		nftText: map[string]string{}, nft: map[string]*explain.NFTRuleset{}}
+}
+
+// nftTable reads a node's kube-proxy table once.
+func (r *ruleWalker) nftTable(host string) (*explain.NFTRuleset, error) {
+	if t, ok := r.nft[host]; ok {
+		return t, nil
+	}
+	text, err := ListKubeProxyTable(r.w, host)
+	if err != nil {
+		return nil, err
+	}
+	t, err := explain.ParseNFT(text)
+	if err != nil {
+		return nil, fmt.Errorf("kube-proxy's table on %s: %w", host, err)
+	}
+	r.nftText[host], r.nft[host] = text, t
+	return t, nil
+}
+
+// ListKubeProxyTable is `nft list table ip kube-proxy` on a host.
+func ListKubeProxyTable(w *topology.World, host string) (string, error) {
+	h, err := w.Lookup(host)
+	if err != nil {
+		return "", err
+	}
+	return nat.ListNFT(netns.RunIn(h.Namespace), "list", "table", "ip", nat.NFTTable)
 }
 
 var saveNoise = regexp.MustCompile(`(?m)^#.*\n|\[\d+:\d+\]`)
@@ -54,6 +85,11 @@ func (r *ruleWalker) readAll() error {
 				return err
 			}
 		}
+		if h.Kind == topology.KindNode && r.w.NFTables() {
+			if _, err := r.nftTable(h.Name); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -66,6 +102,15 @@ func (r *ruleWalker) changedSince() (bool, error) {
 			return false, err
 		}
 		if saveNoise.ReplaceAllString(now, "") != before {
+			return true, nil
+		}
+	}
+	for host, before := range r.nftText {
+		now, err := ListKubeProxyTable(r.w, host)
+		if err != nil {
+			return false, err
+		}
+		if now != before {
 			return true, nil
 		}
 	}
@@ -85,13 +130,24 @@ func (r *ruleWalker) pods(host topology.HostRef, src netip.Addr, dst netip.AddrP
 		out[h.Name] += weight
 		return nil
 	}
-	d, err := r.dump(host.Name)
-	if err != nil {
-		return err
-	}
-	report, err := explain.Walk(d, explain.Packet{Src: src, Dst: dst, Proto: "tcp", From: from}, explain.Options{NodeIPs: []netip.Addr{host.IP}})
-	if err != nil {
-		return fmt.Errorf("walking %s's rules: %w", host.Name, err)
+	var report *explain.Report
+	packet, opts := explain.Packet{Src: src, Dst: dst, Proto: "tcp", From: from}, explain.Options{NodeIPs: []netip.Addr{host.IP}}
+	if host.Kind == topology.KindNode && r.w.NFTables() {
+		t, err := r.nftTable(host.Name)
+		if err != nil {
+			return err
+		}
+		if report, err = explain.WalkNFT(t, packet, opts); err != nil {
+			return fmt.Errorf("walking %s's nftables rules: %w", host.Name, err)
+		}
+	} else {
+		d, err := r.dump(host.Name)
+		if err != nil {
+			return err
+		}
+		if report, err = explain.Walk(d, packet, opts); err != nil {
+			return fmt.Errorf("walking %s's rules: %w", host.Name, err)
+		}
 	}
 	for _, o := range report.Outcomes {
 		if o.Verdict != explain.VerdictDNAT || o.Target == nil {

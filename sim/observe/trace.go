@@ -198,7 +198,8 @@ func natKind(f netns.Flow) string {
 }
 
 // translatedBy names what translated a netns.Flow: the NLB's target group, or
-// the KUBE-SEP chain of the endpoint (and KUBE-POSTROUTING for masquerade).
+// the KUBE-SEP chain of the endpoint (and KUBE-POSTROUTING for masquerade);
+// in nftables mode the endpoint- chain (and masquerading).
 func translatedBy(w *topology.World, targets []topology.TargetHealth, host topology.HostRef, f netns.Flow) string {
 	if host.Kind == topology.KindNLB {
 		for _, t := range targets {
@@ -213,7 +214,11 @@ func translatedBy(w *topology.World, targets []topology.TargetHealth, host topol
 		by = append(by, endpointChain(w, f.OrigDst, f.ReplySrc))
 	}
 	if f.SNAT() {
-		by = append(by, "KUBE-POSTROUTING")
+		if w.NFTables() {
+			by = append(by, "masquerading")
+		} else {
+			by = append(by, "KUBE-POSTROUTING")
+		}
 	}
 	return strings.Join(by, ", ")
 }
@@ -224,6 +229,9 @@ func endpointChain(w *topology.World, svcAddr, endpoint netip.AddrPort) string {
 	for _, svc := range w.Services {
 		for _, p := range svc.Ports {
 			if (svc.ClusterIP == svcAddr.Addr() && p.Port == int(svcAddr.Port())) || (p.NodePort != 0 && p.NodePort == int(svcAddr.Port())) {
+				if w.NFTables() {
+					return "endpoint-" + nat.NFTEndpointChainBase(svc.Namespace, svc.Name, p.Protocol, p.Name, endpoint.Addr().String(), int(endpoint.Port()))
+				}
 				return nat.EndpointChainName(nat.ServicePortName(svc, p), p.Protocol, endpoint.String())
 			}
 		}

@@ -116,6 +116,9 @@ func Up(t testing.TB, opts ...Option) *sim.Cluster {
 	return c
 }
 
+// ProxyMode sets kube-proxy's mode (iptables or nftables).
+func ProxyMode(m topology.ProxyMode) Option { return func(s *topology.Spec) { s.ProxyMode = m } }
+
 // CrossZone sets the NLB's cross-zone load balancing.
 func CrossZone(on bool) Option { return func(s *topology.Spec) { s.CrossZone = &on } }
 

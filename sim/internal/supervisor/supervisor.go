@@ -357,7 +357,13 @@ func (s *Supervisor) Reload(w *topology.World) error {
 		return err
 	}
 	old := s.live.Swap(w)
-	if !reflect.DeepEqual(old.Services, w.Services) {
+	if s.proxy.inNFTMode() != w.NFTables() {
+		// kube-proxy restarts in the other mode: the old mode's rules are
+		// cleaned up and the new mode's full sync installs the Services.
+		if err := s.proxy.switchMode(w); err != nil {
+			return err
+		}
+	} else if !reflect.DeepEqual(old.Services, w.Services) {
 		// kube-proxy sees the Services change: a sync now, partial as
 		// upstream's (only the changed Services' chains).
 		if err := s.proxy.sync(); err != nil {
