@@ -193,8 +193,8 @@ func TestDownAllRemovesEveryCluster(t *testing.T) {
 	}
 	script := `set -eu
 for d in /run/netns /run/nlbsim /etc/netns; do mkdir -p "$d"; mount -t tmpfs nlbsim-down-all "$d"; done
-"$0" up --minimal --name "$1" >/dev/null
-"$0" up --minimal --name "$2" >/dev/null
+"$0" up --minimal --time-scale 10 --name "$1" >/dev/null
+"$0" up --minimal --time-scale 10 --name "$2" >/dev/null
 echo "before: $(ls /run/netns | wc -l) namespaces"
 "$0" down --all
 echo "after: $(ls -A /run/netns | wc -l) namespaces, $(ls -A /run/nlbsim | wc -l) state entries, $(ls -A /etc/netns | wc -l) netns files"
