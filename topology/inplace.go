@@ -92,13 +92,24 @@ func sameJSON(a, b any) bool {
 }
 
 // WithSettingsOf returns a copy of a living world that takes another
-// world's in-place settings (the spec, the Services and the NLBs), keeping
-// what the cluster's life made of it: nodes, pods, Deployments' replicas
-// and templates, addresses handed out. A change in place is this, never a
+// world's in-place settings (the spec, the cluster's configuration — kube-
+// proxy's mode and the Kubernetes version with it — the Services and the
+// NLBs, and the nodes' software, which follows the version), keeping what
+// the cluster's life made of it: nodes, pods, Deployments' replicas and
+// templates, addresses handed out. A change in place is this, never a
 // freshly built world, which would bring back pods that are gone.
 func (w *World) WithSettingsOf(o *World) *World {
 	c := w.Clone()
 	c.Spec = o.Spec
+	c.Cluster = o.Cluster
+	c.ProbeService = o.ProbeService
+	for i := range c.Nodes {
+		for _, n := range o.Nodes {
+			if n.Name == c.Nodes[i].Name {
+				c.Nodes[i].OSImage, c.Nodes[i].KernelVersion, c.Nodes[i].ContainerRuntime = n.OSImage, n.KernelVersion, n.ContainerRuntime
+			}
+		}
+	}
 	c.Services = append([]Service(nil), o.Services...)
 	c.LoadBalancers = append([]NLB(nil), o.LoadBalancers...)
 	c.NamespaceLabels = o.NamespaceLabels
