@@ -255,6 +255,9 @@ func describeLoadBalancer(out io.Writer, w *topology.World, lb topology.NLB, tar
 	if hc.Path != "" {
 		fmt.Fprintf(out, "    Path:\t%s\n", hc.Path)
 	}
+	if hc.SuccessCodes != "" {
+		fmt.Fprintf(out, "    Success Codes:\t%s\n", hc.SuccessCodes)
+	}
 	fmt.Fprintf(out, "    Interval:\t%s\n", hc.Interval)
 	fmt.Fprintf(out, "    Timeout:\t%s\n", hc.Timeout)
 	fmt.Fprintf(out, "    Healthy Threshold:\t%d\n", hc.HealthyThreshold)

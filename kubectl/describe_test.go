@@ -129,6 +129,7 @@ func TestDescribeInstanceModeLocalPolicy(t *testing.T) {
 		"    Protocol:             HTTP\n"+
 		"    Port:                 "+port+"\n"+
 		"    Path:                 /healthz\n"+
+		"    Success Codes:        200-399\n"+
 		"    Interval:             10s\n"+
 		"    Timeout:              6s\n"+
 		"    Healthy Threshold:    2\n"+
