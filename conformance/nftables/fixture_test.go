@@ -59,7 +59,7 @@ func TestWriteUpstreamFixture(t *testing.T) {
 	add := func(ns, name, typ, cip string, nodePort int32, extIP, lbIP string, local bool, hc int32, ranges []string, affinity bool, eps ...ep) {
 		svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1.ServiceSpec{
 			Type: v1.ServiceType(typ), ClusterIP: cip, ClusterIPs: []string{cip}, IPFamilies: []v1.IPFamily{v1.IPv4Protocol},
-			Ports: []v1.ServicePort{{Name: "p80", Port: 80, Protocol: v1.ProtocolTCP, TargetPort: intstr.FromInt32(80), NodePort: nodePort}},
+			Ports:                    []v1.ServicePort{{Name: "p80", Port: 80, Protocol: v1.ProtocolTCP, TargetPort: intstr.FromInt32(80), NodePort: nodePort}},
 			LoadBalancerSourceRanges: ranges, HealthCheckNodePort: hc,
 		}}
 		if extIP != "" {
