@@ -612,22 +612,5 @@ func (w *nftWalker) finish(f *nftFlow, v Verdict) {
 }
 
 func (w *nftWalker) report() *Report {
-	p := w.packet
-	r := &Report{
-		SchemaVersion: SchemaVersion,
-		Packet:        PacketSummary{Src: p.Src.String(), Dst: p.Dst.String(), Proto: p.Proto, From: p.From},
-		Interfaces:    w.ifaces,
-		Outcomes:      w.outcomes,
-		NotModelled:   w.notModelled,
-	}
-	if r.Outcomes == nil {
-		r.Outcomes = []Outcome{}
-	}
-	if r.NotModelled == nil {
-		r.NotModelled = []NotModelled{}
-	}
-	for i := range r.Outcomes {
-		r.Outcomes[i].Probability, _ = r.Outcomes[i].Exact.Float64()
-	}
-	return r
+	return newReport(w.packet, w.ifaces, w.outcomes, w.notModelled)
 }

@@ -190,13 +190,18 @@ func (w *walker) skip(table string, r *ruleset.Rule, reason string) {
 }
 
 func (w *walker) report() *Report {
-	p := w.packet
+	return newReport(w.packet, w.interfaces, w.outcomes, w.notModelled)
+}
+
+// newReport is a walk's Report: empty lists rather than null, and each
+// outcome's probability as a float beside its exact value.
+func newReport(p Packet, ifaces Interfaces, outcomes []Outcome, notModelled []NotModelled) *Report {
 	r := &Report{
 		SchemaVersion: SchemaVersion,
 		Packet:        PacketSummary{Src: p.Src.String(), Dst: p.Dst.String(), Proto: p.Proto, From: p.From},
-		Interfaces:    w.interfaces,
-		Outcomes:      w.outcomes,
-		NotModelled:   w.notModelled,
+		Interfaces:    ifaces,
+		Outcomes:      outcomes,
+		NotModelled:   notModelled,
 	}
 	if r.Outcomes == nil {
 		r.Outcomes = []Outcome{}
