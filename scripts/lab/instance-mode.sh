@@ -117,12 +117,12 @@ say "    … ($(wc -l <<<"$packets") packets; the file is $CAPTURE)" "" \
 	"to its own pod or out of eth0 to another node's. Packets to 192.168.2.206.7777 from" \
 	"192.168.1.118 or 192.168.3.137 are the other nodes' picks of node 2's pod (the walkthrough's" \
 	"five cases); those from 192.168.x.51/149/171 to port 32392 are health checks."
-http_in=$(grep -oE "IP 192\.168\.1\.100\.[0-9]+ > $node2\.32392: Flags \[P\.\]" <<<"$packets" | sort -u | wc -l)
+http_in=$(distinct "$packets" "IP 192\.168\.1\.100\.[0-9]+ > $node2\.32392: Flags \[P\.\]")
 check "the NLB sends to node 2's NodePort with the client's own address" contains "$packets" "IP 192\.168\.1\.100\.[0-9]+ > $node2\.32392: "
 check "each curl that went through node 2 is one request to 32392 in the capture ($via_node2)" equal "$http_in" "$via_node2"
 check "node 2 forwards them to pods with its own address (DNAT + masquerade)" \
 	contains "$packets" "IP $node2\.[0-9]+ > 192\.168\.[123]\.(248|206|111)\.7777: Flags \[P\.\]"
-others=$(grep -oE "IP 192\.168\.(1\.118|3\.137)\.[0-9]+ > 192\.168\.2\.206\.7777: Flags \[P\.\]" <<<"$packets" | sort -u | wc -l)
+others=$(distinct "$packets" "IP 192\.168\.(1\.118|3\.137)\.[0-9]+ > 192\.168\.2\.206\.7777: Flags \[P\.\]")
 say "    (requests from other nodes to node 2's pod in this capture: $others)"
 
 step "6. Traffic: the spread over pods against the rules, and KUBE-SVC's counters"

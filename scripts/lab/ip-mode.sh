@@ -60,7 +60,7 @@ say "    … ($(wc -l <<<"$packets") packets; the file is $CAPTURE)" "" \
 	"(every NLB node checks every target, every 10 s / time scale); they never carry a request."
 check "the capture shows $nlb_b → $pod2:7777" contains "$packets" "IP $nlb_b\.[0-9]+ > $pod2\.7777: "
 check "and the pod's answers $pod2:7777 → $nlb_b" contains "$packets" "IP $pod2\.7777 > $nlb_b\.[0-9]+: "
-http=$(grep -oE "IP $nlb_b\.[0-9]+ > $pod2\.7777: Flags \[P\.\]" <<<"$packets" | sort -u | wc -l)
+http=$(distinct "$packets" "IP $nlb_b\.[0-9]+ > $pod2\.7777: Flags \[P\.\]")
 check "each curl that reached $pod2 is one HTTP request in the capture ($http connections)" equal "$http" "$by_pod2"
 check "the other NLB nodes send AZ b's pod no request (cross-zone is off)" \
 	lacks "$packets" "IP 192\.168\.(1\.51|3\.171)\.[0-9]+ > $pod2\.7777: Flags \[P\.\]"

@@ -159,6 +159,10 @@ lacks() { ! grep -qE -- "$2" <<<"$1"; }
 equal() { [ "$1" = "$2" ]; }
 at_least() { [ "$1" -ge "$2" ]; }
 
+# distinct TEXT PATTERN counts the distinct matches of PATTERN in TEXT; none
+# is 0, not a failure (grep's exit code would stop the lab under pipefail).
+distinct() { { grep -oE -- "$2" <<<"$1" || true; } | sort -u | wc -l; }
+
 # seconds prints AWS's duration (in seconds) divided by the time scale.
 seconds() { awk -v s="$1" -v f="$SCALE" 'BEGIN{printf "%.2f", s / f}'; }
 
