@@ -39,6 +39,9 @@ fi
 # runs under the race detector; cmd's tests include a -race build of the
 # CLI under chaos.
 go test -race -count=1 -p 1 -timeout 15m ./sim/...
+# The big worlds (sim/bigworld_test.go: 2,000 Services in each mode) build
+# without the race detector, which would make their rules take minutes.
+go test -count=1 -timeout 15m -run '^TestBigWorld' ./sim
 # shellcheck disable=SC2046 # one argument per package
 go test -count=1 -p 1 -timeout 15m $(go list ./... | grep -v '/nlbsim/sim')
 # Conformance: upstream kube-proxy's iptables proxier (v1.30) and nftables

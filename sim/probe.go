@@ -81,13 +81,15 @@ func (c *Cluster) probe(ctx context.Context) error {
 // registration has ended and every target has met its healthy or unhealthy
 // threshold, at the world's time scale (the NLB's provisioning). It takes
 // the target group's timers: at time scale 1, the default TCP health check
-// needs three 10 s rounds after registration.
+// needs three 10 s rounds after registration. It allows twice the rounds a
+// threshold needs: on a loaded machine a round can time out and restart a
+// target's count (a test's up at time scale 10 once failed so).
 func (c *Cluster) waitProvisioned(ctx context.Context) error {
 	w := c.World
 	var bound time.Duration
 	for _, lb := range w.LoadBalancers {
 		hc := lb.HealthCheck
-		rounds := time.Duration(max(hc.HealthyThreshold, hc.UnhealthyThreshold) + 2)
+		rounds := time.Duration(2 * (max(hc.HealthyThreshold, hc.UnhealthyThreshold) + 2))
 		bound = max(bound, scaledBy(rounds*hc.Interval, w.Spec.TimeScale))
 	}
 	if bound == 0 {
