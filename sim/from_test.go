@@ -1,0 +1,94 @@
+package sim_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nlbsim/nlbsim/sim"
+	"github.com/nlbsim/nlbsim/sim/simtest"
+	"github.com/nlbsim/nlbsim/topology"
+)
+
+const (
+	realCluster   = "../topology/cluster/testdata/eks-cluster.yaml"
+	realKubeProxy = "../topology/cluster/testdata/kube-proxy-config.yaml"
+)
+
+// up --from the fixture: traffic to each LoadBalancer Service, through each
+// node of its NLB, reaches only pods its EndpointSlices list as serving,
+// and every ready one; in instance mode (the annotation: eTP Local, the
+// node's own endpoints) and, switched in place, in ip mode.
+func TestUpFromRealCluster(t *testing.T) {
+	c := simtest.Up(t, simtest.From(realCluster, realKubeProxy))
+	require.NotEmpty(t, c.World.LoadBalancers)
+	assert.Equal(t, topology.TargetInstance, c.World.LoadBalancers[0].TargetType)
+	assertReachesServing(t, c)
+
+	// The NLB's DNS name is the Service's real one, answered by the VPC resolver.
+	r := simtest.Traffic(t, c, sim.TrafficOptions{Requests: 30, Concurrency: 4, To: sim.ToDNS})
+	assert.Zero(t, r.Errors)
+	assert.Equal(t, "k8s-shop-web-5d1c3a9e7b-0f1e2d3c4b5a6978.elb.ap-northeast-2.amazonaws.com", c.World.LoadBalancers[0].DNSName)
+
+	spec := c.World.Spec
+	spec.Mode = topology.TargetIP
+	c2, err := sim.Up(context.Background(), spec, sim.Options{InProcess: true})
+	require.NoError(t, err)
+	require.True(t, c2.Changed)
+	assert.Equal(t, topology.TargetIP, c2.World.LoadBalancers[0].TargetType)
+	assertReachesServing(t, c2)
+}
+
+func assertReachesServing(t *testing.T, c *sim.Cluster) {
+	t.Helper()
+	w := c.World
+	for _, lb := range w.LoadBalancers {
+		svc, ok := w.Service(splitKey(lb.Service))
+		require.True(t, ok, lb.Service)
+		for _, port := range svc.Ports {
+			serving, ready := map[string]bool{}, map[string]bool{}
+			for _, e := range w.Endpoints(svc, port) {
+				serving[e.Pod] = serving[e.Pod] || e.Serving
+				ready[e.Pod] = ready[e.Pod] || e.Ready
+			}
+			reached := map[string]bool{}
+			for _, n := range lb.Nodes {
+				to := fmt.Sprintf("%s:%d", n.IP, port.Port)
+				r := simtest.Traffic(t, c, sim.TrafficOptions{Requests: 60, Concurrency: 4, To: to})
+				assert.Zero(t, r.Errors, "%s via %s (%s)", lb.Service, n.Name, to)
+				for pod, k := range r.ByPod {
+					if k > 0 {
+						assert.True(t, serving[pod], "%s via %s reached %s, which its slices do not list as serving", lb.Service, n.Name, pod)
+						reached[pod] = true
+					}
+				}
+			}
+			t.Logf("%s (%s targets) port %d: reached %v", lb.Service, lb.TargetType, port.Port, keys(reached))
+			for pod, ok := range ready {
+				assert.True(t, !ok || reached[pod], "%s (%s targets): ready endpoint %s never reached; reached %v", lb.Service, lb.TargetType, pod, keys(reached))
+			}
+		}
+	}
+}
+
+func splitKey(key string) (string, string) {
+	for i := range key {
+		if key[i] == '/' {
+			return key[:i], key[i+1:]
+		}
+	}
+	return "", key
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
