@@ -89,6 +89,7 @@ func FromCluster(read *World, spec Spec) (*World, error) {
 	w.Bastion = Host{Name: "bastion", IP: bastion, AZ: w.Subnets[0].AZ}
 	w.fromControlPlane()
 	w.fromEndpointWarnings()
+	w.fromTrafficPolicy(spec)
 	if err := w.fromLoadBalancers(alloc, spec); err != nil {
 		return nil, err
 	}
@@ -448,6 +449,26 @@ func (w *World) fromLoadBalancers(alloc *allocator, spec Spec) error {
 		}
 	}
 	return nil
+}
+
+// fromTrafficPolicy applies --external-traffic-policy to the LoadBalancer
+// Services, as with manifests: a Service turned Local gets a health-check
+// node port, one turned Cluster loses it (as the API server does).
+func (w *World) fromTrafficPolicy(spec Spec) {
+	if spec.ExternalTrafficPolicy == "" {
+		return
+	}
+	for i := range w.Services {
+		s := &w.Services[i]
+		if s.Type != "LoadBalancer" || s.ExternalTrafficPolicy == spec.ExternalTrafficPolicy {
+			continue
+		}
+		s.ExternalTrafficPolicy = spec.ExternalTrafficPolicy
+		s.HealthCheckNodePort = 0
+		if s.ExternalTrafficPolicy == PolicyLocal {
+			s.HealthCheckNodePort = w.allocateNodePort(s.Key() + "/healthCheckNodePort")
+		}
+	}
 }
 
 // checkHostNames refuses pods whose host would clash with another host or

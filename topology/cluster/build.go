@@ -26,6 +26,12 @@ func Build(spec topology.Spec) (*topology.World, error) {
 	if err != nil {
 		return nil, &topology.InvalidError{Err: err}
 	}
+	switch m := c.World.Cluster.KubeProxy.Mode; {
+	case spec.ProxyMode != "", m == "", m == string(topology.ProxyIPTables), m == string(topology.ProxyNFTables):
+	default:
+		return nil, c.locate(&topology.ObjectError{Object: "ConfigMap " + c.KubeProxyConfig,
+			Err: fmt.Errorf("kube-proxy runs in %s mode, which nlbsim does not model (--proxy-mode iptables or nftables rebuilds the cluster in one of those)", m)})
+	}
 	w, err := topology.FromCluster(c.World, spec)
 	if err != nil {
 		return nil, c.locate(err)

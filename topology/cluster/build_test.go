@@ -89,6 +89,14 @@ func TestBuildCompletesTheFixture(t *testing.T) {
 	w, err = Build(spec)
 	require.NoError(t, err)
 	assert.Equal(t, topology.TargetIP, w.LoadBalancers[0].TargetType)
+	spec.ExternalTrafficPolicy = topology.PolicyCluster
+	w, err = Build(spec)
+	require.NoError(t, err)
+	web, _ := w.Service("shop", "web")
+	assert.Equal(t, topology.PolicyCluster, web.ExternalTrafficPolicy)
+	assert.Zero(t, web.HealthCheckNodePort)
+	api, _ := w.Service("shop", "api")
+	assert.Equal(t, topology.PolicyCluster, api.ExternalTrafficPolicy, "a NodePort Service keeps its own")
 }
 
 // A cluster with other addresses (a 10.x VPC, zones without the usual
@@ -124,6 +132,11 @@ func TestBuildRefuses(t *testing.T) {
 		{"shared address", list(node("n1", "10.0.0.5", "us-east-1a"), pod("p", "n1", "10.0.0.5")), "Pod default/p: its address 10.0.0.5 is node n1's"},
 		{"subnets", list(node("n1", "10.0.0.5", "us-east-1a"), lbService("web", "service.beta.kubernetes.io/aws-load-balancer-subnets: subnet-1")),
 			"Service default/web: annotation service.beta.kubernetes.io/aws-load-balancer-subnets: not modelled: the NLB's subnets"},
+		{"ipvs", list(node("n1", "10.0.0.5", "us-east-1a"), `- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: kube-proxy, namespace: kube-system}
+  data: {config.conf: "mode: ipvs"}
+`), "c.yaml:16: ConfigMap kube-system/kube-proxy: kube-proxy runs in ipvs mode"},
 	} {
 		spec := topology.DefaultSpec()
 		spec.Name, spec.From = "real", []topology.Manifest{{Name: "c.yaml", Data: c.data}}
