@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,7 +25,7 @@ const (
 // and every ready one; in instance mode (the annotation: eTP Local, the
 // node's own endpoints) and, switched in place, in ip mode.
 func TestUpFromRealCluster(t *testing.T) {
-	c := simtest.Up(t, simtest.From(realCluster, realKubeProxy))
+	c := simtest.Up(t, simtest.From(realCluster, realKubeProxy), simtest.TimeScale(20))
 	require.NotEmpty(t, c.World.LoadBalancers)
 	assert.Equal(t, topology.TargetInstance, c.World.LoadBalancers[0].TargetType)
 	assertReachesServing(t, c)
@@ -41,6 +42,37 @@ func TestUpFromRealCluster(t *testing.T) {
 	require.True(t, c2.Changed)
 	assert.Equal(t, topology.TargetIP, c2.World.LoadBalancers[0].TargetType)
 	assertReachesServing(t, c2)
+
+	// The copy lives: a pod deleted leaves its slices (terminating, then
+	// gone), and traffic to the Service's ClusterIP never reaches it.
+	const gone, client = "web-6d9f7c8b5d-w3e4r", "api-8f7e6d5c4-b2c3d"
+	ctx := context.Background()
+	require.NoError(t, sim.Do(ctx, c2.World.Cluster.Name, sim.Action{Verb: sim.VerbDeletePod, Name: gone}))
+	require.Eventually(t, func() bool {
+		w, err := sim.LoadWorld(c2.World.Cluster.Name)
+		if err != nil {
+			return false
+		}
+		_, ok := w.Pod(gone)
+		return !ok
+	}, 10*time.Second, 20*time.Millisecond, "pod %s is removed", gone)
+	w, err := sim.LoadWorld(c2.World.Cluster.Name)
+	require.NoError(t, err)
+	web, _ := w.Service("shop", "web")
+	for _, e := range w.Endpoints(web, web.Ports[0]) {
+		assert.NotEqual(t, gone, e.Pod, "the deleted pod left the slices")
+	}
+	opts := sim.TrafficOptions{Requests: 60, Concurrency: 4, From: client, To: sim.ToClusterIP}
+	require.Eventually(t, func() bool { // kube-proxy syncs after the change
+		r, err := sim.Traffic(ctx, w, opts)
+		return err == nil && r.ByPod[gone] == 0 && r.Errors == 0
+	}, 10*time.Second, 100*time.Millisecond)
+	r = simtest.Traffic(t, c2, opts)
+	assert.Zero(t, r.Errors)
+	assert.Zero(t, r.ByPod[gone])
+	assert.Positive(t, r.ByPod["web-6d9f7c8b5d-2x7yz"])
+	assert.Positive(t, r.ByPod["web-6d9f7c8b5d-h6j7k"])
+	assert.Zero(t, r.ByPod["web-6d9f7c8b5d-8c4vb"], "terminating: kube-proxy prefers the ready endpoints")
 }
 
 func assertReachesServing(t *testing.T, c *sim.Cluster) {

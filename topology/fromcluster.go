@@ -89,6 +89,7 @@ func FromCluster(read *World, spec Spec) (*World, error) {
 	w.Bastion = Host{Name: "bastion", IP: bastion, AZ: w.Subnets[0].AZ}
 	w.fromControlPlane()
 	w.fromEndpointWarnings()
+	w.unlinkAbsentPods()
 	w.fromTrafficPolicy(spec)
 	if err := w.fromLoadBalancers(alloc, spec); err != nil {
 		return nil, err
@@ -374,6 +375,53 @@ func (w *World) fromEndpointWarnings() {
 			w.Warnings = append(w.Warnings, fmt.Sprintf("Service %s: endpoint(s) %s are no pod or node of the input: nothing answers there (connections time out)", s.Key(), strings.Join(lost, ", ")))
 		}
 	}
+}
+
+// unlinkAbsentPods forgets the pod of each slice endpoint whose pod is not
+// in the world (not in the input, or not built), so that livingSliceEndpoint
+// tells a pod deleted from the copy from one it never had.
+func (w *World) unlinkAbsentPods() {
+	for i := range w.Services {
+		s := &w.Services[i]
+		for j := range s.SliceEndpoints {
+			if e := &s.SliceEndpoints[j]; e.Pod != "" {
+				if _, ok := w.slicePod(s.Namespace, e.Pod); !ok {
+					e.Pod = ""
+				}
+			}
+		}
+	}
+}
+
+// slicePod finds a pod of the world, host-network pods included.
+func (w *World) slicePod(namespace, name string) (Pod, bool) {
+	for _, ps := range [][]Pod{w.Pods, w.HostNetworkPods} {
+		for _, p := range ps {
+			if p.Namespace == namespace && p.Name == name {
+				return p, true
+			}
+		}
+	}
+	return Pod{}, false
+}
+
+// livingSliceEndpoint is an endpoint of a copy of a real cluster (a world
+// with Spec.From) as the EndpointSlice controller keeps it while the copy
+// lives: once its pod is deleted, not ready and terminating (serving while
+// the pod still is), then gone. Read as they are otherwise (rules --from,
+// diff), and for endpoints of no pod of the copy.
+func (w *World) livingSliceEndpoint(svc Service, e Endpoint) (Endpoint, bool) {
+	if len(w.Spec.From) == 0 || e.Pod == "" {
+		return e, true
+	}
+	p, ok := w.slicePod(svc.Namespace, e.Pod)
+	switch {
+	case !ok:
+		return e, false
+	case p.Terminating && !e.Terminating:
+		e.Ready, e.Terminating, e.Serving = false, true, e.Serving && !p.NotReady
+	}
+	return e, true
 }
 
 // The Load Balancer Controller's annotations nlbsim reads (the rest of
