@@ -124,3 +124,68 @@ func keys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// A real cluster in a 172.31.0.0/16 VPC, one zone's addresses across a /23,
+// the other's subnet with a pod at its base+1, a selected pod the slices do
+// not list: its NLB reaches exactly the pods its slice lists.
+func TestUpFromOtherAddresses(t *testing.T) {
+	node := func(name, ip, zone string) string {
+		return fmt.Sprintf(`- apiVersion: v1
+  kind: Node
+  metadata: {name: %s, labels: {topology.kubernetes.io/zone: %s}}
+  status:
+    addresses: [{type: InternalIP, address: %s}]
+    conditions: [{type: Ready, status: "True"}]
+`, name, zone, ip)
+	}
+	pod := func(name, node, ip string) string {
+		return fmt.Sprintf(`- apiVersion: v1
+  kind: Pod
+  metadata: {name: %s, namespace: default, labels: {app: web}}
+  spec:
+    nodeName: %s
+    containers: [{name: web, image: web, ports: [{name: http, containerPort: 8080}]}]
+  status:
+    phase: Running
+    podIP: %s
+    conditions: [{type: Ready, status: "True"}]
+`, name, node, ip)
+	}
+	endpoint := func(pod, node, ip string) string {
+		return fmt.Sprintf("  - {addresses: [%s], nodeName: %s, targetRef: {kind: Pod, name: %s, namespace: default}, conditions: {ready: true, serving: true, terminating: false}}\n", ip, node, pod)
+	}
+	data := "apiVersion: v1\nkind: List\nitems:\n" +
+		node("n1", "172.31.33.5", "us-west-2a") + node("n2", "172.31.64.9", "us-west-2b") +
+		pod("web-1", "n1", "172.31.33.1") + pod("web-2", "n2", "172.31.65.7") + pod("web-3", "n1", "172.31.33.40") +
+		`- apiVersion: v1
+  kind: Service
+  metadata:
+    name: web
+    namespace: default
+    annotations:
+      service.beta.kubernetes.io/aws-load-balancer-type: external
+      service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
+  spec:
+    type: LoadBalancer
+    clusterIP: 10.200.0.20
+    selector: {app: web}
+    ports: [{name: http, port: 80, targetPort: http, nodePort: 30080, protocol: TCP}]
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: web-abcde, namespace: default, labels: {kubernetes.io/service-name: web}}
+  addressType: IPv4
+  ports: [{name: http, port: 8080, protocol: TCP}]
+  endpoints:
+` + endpoint("web-1", "n1", "172.31.33.1") + endpoint("web-2", "n2", "172.31.65.7")
+	c := simtest.Up(t, func(s *topology.Spec) {
+		s.From, s.Mode, s.ExternalTrafficPolicy = []topology.Manifest{{Name: "other.yaml", Data: data}}, "", ""
+	}, simtest.TimeScale(20))
+	w := c.World
+	require.Len(t, w.Subnets, 2)
+	assert.Equal(t, "172.31.64.0/23", w.Subnets[1].CIDR.String())
+	assert.Equal(t, "172.31.33.2", w.Subnets[0].Gateway.String(), "base+1 is a pod's")
+	assertReachesServing(t, c)
+	r := simtest.Traffic(t, c, sim.TrafficOptions{Requests: 30, Concurrency: 4, From: "web-3", To: "10.200.0.20:80"})
+	assert.Zero(t, r.Errors)
+	assert.Zero(t, r.ByPod["web-3"], "not in the slices")
+}

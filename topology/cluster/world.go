@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -145,7 +146,8 @@ func (r *reader) pods(w *topology.World, o *objects, hostOf map[string]string) {
 		}
 		for _, c := range p.Spec.Containers {
 			for _, port := range c.Ports {
-				pod.Ports = append(pod.Ports, topology.ContainerPort{Name: port.Name, Port: int(port.ContainerPort), Protocol: string(port.Protocol)})
+				protocol := cmp.Or(port.Protocol, corev1.ProtocolTCP) // the API's default
+				pod.Ports = append(pod.Ports, topology.ContainerPort{Name: port.Name, Port: int(port.ContainerPort), Protocol: string(protocol)})
 			}
 		}
 		if pod.HostNetwork {
