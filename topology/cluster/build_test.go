@@ -200,3 +200,28 @@ func lbService(name, annotation string) string {
     ports: [{port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}]
 `, name, annotation)
 }
+
+// What nlbsim leaves out of a copy, or takes as having no effect on where
+// traffic goes, is a warning; a flag can stand in for an ipvs kube-proxy.
+func TestBuildWarnsAndOverrides(t *testing.T) {
+	data := list(node("n1", "10.0.0.5", "us-east-1a"), pod("p1", "n1", "10.0.0.9"), pod("lost", "n9", "10.0.0.12"),
+		lbService("web", "service.beta.kubernetes.io/aws-load-balancer-type: external, service.beta.kubernetes.io/aws-load-balancer-security-groups: sg-1"),
+		`- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: kube-proxy, namespace: kube-system}
+  data: {config.conf: "mode: ipvs"}
+`)
+	spec := topology.DefaultSpec()
+	spec.Name, spec.From, spec.ProxyMode = "real", []topology.Manifest{{Name: "c.yaml", Data: data}}, topology.ProxyIPTables
+	w, err := Build(spec)
+	require.NoError(t, err)
+	assert.Equal(t, "iptables", w.Cluster.KubeProxy.Mode)
+	warnings := strings.Join(w.Warnings, "\n")
+	assert.Contains(t, warnings, "pod default/lost is on node n9, which is not in the input")
+	assert.Contains(t, warnings, "pod default/lost is on no node of the input: not built")
+	assert.Contains(t, warnings, "Service default/web: annotation service.beta.kubernetes.io/aws-load-balancer-security-groups is not modelled")
+	_, kept := w.Pod("lost")
+	assert.False(t, kept)
+	require.Len(t, w.LoadBalancers, 1)
+	assert.Len(t, w.LoadBalancers[0].Nodes, 1, "one zone, one NLB node")
+}
