@@ -58,6 +58,8 @@ func FromCluster(read *World, spec Spec) (*World, error) {
 	}
 	w := read.Clone()
 	w.Spec, w.Cluster.Name, w.Created = spec, spec.Name, epoch
+	// The walkthrough's sizes mean nothing here; the spec says what was read.
+	w.Spec.Nodes, w.Spec.Replicas = max(1, len(w.Nodes)), 0
 	w.NextAddress = map[string]int{}
 	w.Warnings = nil
 	if err := w.checkFromLimits(); err != nil {

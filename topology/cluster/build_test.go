@@ -38,6 +38,8 @@ func TestBuildCompletesTheFixture(t *testing.T) {
 	assert.Equal(t, netip.MustParseAddr("192.168.0.2"), w.Cluster.Resolver)
 	assert.Equal(t, netip.MustParsePrefix("10.100.0.0/16"), w.Cluster.ServiceCIDR)
 	assert.Equal(t, "ap-northeast-2", w.Cluster.Region)
+	assert.Equal(t, 3, w.Spec.Nodes)
+	assert.Zero(t, w.Spec.Replicas)
 	assert.True(t, w.Subnets[0].CIDR.Contains(w.Bastion.IP))
 
 	// The API server's ENIs are the endpoints of default/kubernetes.
