@@ -8,6 +8,7 @@ import (
 	"github.com/nlbsim/nlbsim/sim/internal/control"
 	"github.com/nlbsim/nlbsim/sim/internal/state"
 	"github.com/nlbsim/nlbsim/topology"
+	"github.com/nlbsim/nlbsim/topology/cluster"
 )
 
 // changeableInPlace clears the settings a running cluster can change in
@@ -38,6 +39,9 @@ func needsRebuild(old, new topology.Spec) []string {
 	if old.Services != new.Services {
 		fields = append(fields, "Services")
 	}
+	if !reflect.DeepEqual(old.From, new.From) {
+		fields = append(fields, "From")
+	}
 	if old.EndpointsPerService != new.EndpointsPerService {
 		fields = append(fields, "EndpointsPerService")
 	}
@@ -56,7 +60,7 @@ func change(ctx context.Context, c *Cluster, w *topology.World) error {
 	}
 	// What the old spec builds, not the living world, is compared: scaling
 	// and rollouts do not stand in the way of a change of settings.
-	base, err := topology.Build(old.Spec)
+	base, err := cluster.Build(old.Spec)
 	if err != nil {
 		return err
 	}

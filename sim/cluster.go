@@ -22,6 +22,7 @@ import (
 	"github.com/nlbsim/nlbsim/sim/internal/supervisor"
 	"github.com/nlbsim/nlbsim/sim/simerr"
 	"github.com/nlbsim/nlbsim/topology"
+	"github.com/nlbsim/nlbsim/topology/cluster"
 )
 
 // Options change how Up runs; they are not part of the world.
@@ -57,9 +58,10 @@ type Cluster struct {
 // Up builds the world of spec and returns when every pod answers through
 // the data path. On a cluster that is already running with the same spec it
 // returns that cluster. A failed first Up leaves nothing behind unless
-// opts.Retain.
+// opts.Retain. With spec.From the world is that real cluster's
+// (cluster.Build).
 func Up(ctx context.Context, spec topology.Spec, opts Options) (*Cluster, error) {
-	w, err := topology.Build(spec)
+	w, err := cluster.Build(spec)
 	if err != nil {
 		return nil, err
 	}

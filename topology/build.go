@@ -102,6 +102,9 @@ func build(spec Spec) (*World, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
+	if len(spec.From) > 0 {
+		return nil, Invalid("From", "a real cluster's objects are read by topology/cluster (cluster.Build), not by topology.Build")
+	}
 	w := &World{
 		Spec: spec,
 		Cluster: Cluster{

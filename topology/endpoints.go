@@ -29,7 +29,9 @@ func (w *World) Endpoints(svc Service, port ServicePort) []Endpoint {
 	if svc.FromSlices {
 		for _, e := range svc.SliceEndpoints {
 			if e.PortName == port.Name && e.Protocol == port.Protocol {
-				out = append(out, e.Endpoint)
+				if ep, ok := w.livingSliceEndpoint(svc, e.Endpoint); ok {
+					out = append(out, ep)
+				}
 			}
 		}
 		sort.SliceStable(out, func(i, j int) bool { return out[i].String() < out[j].String() })

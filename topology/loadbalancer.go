@@ -85,7 +85,7 @@ func (w *World) addLoadBalancers(alloc *allocator, spec Spec) error {
 		if err != nil {
 			return err
 		}
-		walkthrough := isWalkthroughService(svc)
+		walkthrough := isWalkthroughService(svc) && len(spec.From) == 0 // a real cluster's keeps no fixed address
 		prefix := svc.Name + "-nlb-"
 		if taken[prefix+w.Subnets[0].Letter] {
 			prefix = svc.Name + "-" + svc.Namespace + "-nlb-"

@@ -60,6 +60,10 @@ type Spec struct {
 	// Service (the add-ons stay). Their text is kept so that the world
 	// rebuilds deterministically and the state records what was applied.
 	Manifests []Manifest `json:",omitempty"`
+	// From, when given, is a real cluster's objects as kubectl prints them
+	// (topology/cluster reads them; FromCluster completes the world): the
+	// whole world but the VPC's own hosts comes from them.
+	From []Manifest `json:",omitempty"`
 }
 
 // DefaultSpec is the walkthrough's cluster.
@@ -129,6 +133,9 @@ func (s Spec) Validate() error {
 	case "", ProxyIPTables, ProxyNFTables:
 	default:
 		return Invalid("ProxyMode", "unknown kube-proxy mode %q (valid: iptables, nftables; ipvs is not modelled)", s.ProxyMode)
+	}
+	if len(s.From) > 0 && (len(s.Manifests) > 0 || s.Services > 0 || s.Minimal) {
+		return Invalid("From", "a real cluster's objects make the whole world: manifests (-f), --services and --minimal do not go with them")
 	}
 	if _, ok := InstanceTypes[s.InstanceType]; !ok {
 		return Invalid("InstanceType", "unknown instance type %q (known: %s)", s.InstanceType, strings.Join(instanceTypeNames(), ", "))

@@ -244,6 +244,9 @@ type Service struct {
 	// nlbsim's kube-proxy writes no rules for them yet.
 	ExternalIPs     []netip.Addr `json:"externalIPs,omitempty"`
 	LoadBalancerIPs []netip.Addr `json:"loadBalancerIPs,omitempty"`
+	// IngressHostname is status.loadBalancer.ingress[0].hostname of a
+	// Service read from a real cluster: its NLB's DNS name.
+	IngressHostname string `json:"ingressHostname,omitempty"`
 }
 
 // SliceEndpoint is one endpoint of one port of an EndpointSlice: the port

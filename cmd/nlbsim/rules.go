@@ -9,6 +9,7 @@ import (
 	"github.com/nlbsim/nlbsim/nat"
 	"github.com/nlbsim/nlbsim/sim"
 	"github.com/nlbsim/nlbsim/topology"
+	"github.com/nlbsim/nlbsim/topology/cluster"
 )
 
 // worldOrDefault returns the running cluster's world, or the default world
@@ -48,7 +49,7 @@ func newRulesCmd(g *globalFlags) *cobra.Command {
 			case topology.ProxyIPTables, topology.ProxyNFTables:
 				spec := w.Spec
 				spec.ProxyMode = m
-				if w, err = topology.Build(spec); err != nil {
+				if w, err = cluster.Build(spec); err != nil {
 					return err
 				}
 			default:

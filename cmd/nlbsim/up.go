@@ -12,6 +12,7 @@ import (
 
 	"github.com/nlbsim/nlbsim/sim"
 	"github.com/nlbsim/nlbsim/topology"
+	"github.com/nlbsim/nlbsim/topology/cluster"
 )
 
 type upFlags struct {
@@ -23,6 +24,7 @@ type upFlags struct {
 	instanceType          string
 	services, endpoints   int
 	files                 []string
+	from                  []string
 	pauseAt               string // hidden: interruption tests pause a first up before this step
 }
 
@@ -97,6 +99,14 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 			set("services", func() { spec.Services = f.services })
 			set("endpoints-per-service", func() { spec.EndpointsPerService = f.endpoints })
 			setModeFlags(fl, f, &spec)
+			if err := checkFromFlags(fl, f, spec); err != nil {
+				return err
+			}
+			if len(f.from) > 0 {
+				if spec.From, err = topology.ReadManifests(f.from); err != nil {
+					return err
+				}
+			}
 			if fl.Changed("replicas") && (len(f.files) > 0 || len(spec.Manifests) > 0) {
 				return usagef("--replicas sets the walkthrough's nginx-deployment; with manifests, spec.replicas of each Deployment counts")
 			}
@@ -135,16 +145,35 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.instanceType, "instance-type", d.InstanceType, "EC2 instance type of the nodes (caps pods per node as VPC CNI does)")
 	fl.IntVar(&f.services, "services", 0, "add this many ClusterIP Services (namespace bench) whose endpoints never answer: a big node ruleset for scale experiments")
 	fl.IntVar(&f.endpoints, "endpoints-per-service", 10, "endpoints of each --services Service")
+	fl.StringSliceVar(&f.from, "from", nil, "rebuild a real cluster: `kubectl get nodes,services,endpointslices,pods -A -o yaml` (or -o json), and optionally the kube-proxy ConfigMap; a file, a directory or -; repeatable")
 	fl.StringVar(&f.pauseAt, "pause-at", "", "for interruption tests: pause a first up before this step until SIGINT or SIGTERM")
 	fl.MarkHidden("pause-at")
 	return cmd
+}
+
+// fromExcludes are up's flags that shape the walkthrough's world, which a
+// real cluster's objects (--from) replace.
+var fromExcludes = []string{"filename", "nodes", "replicas", "minimal", "instance-type", "services", "endpoints-per-service"}
+
+// checkFromFlags refuses, before anything is read, the flags that do not go
+// with a real cluster's objects (given now, or the running cluster's).
+func checkFromFlags(fl *pflag.FlagSet, f *upFlags, spec topology.Spec) error {
+	if len(f.from) == 0 && len(spec.From) == 0 {
+		return nil
+	}
+	for _, name := range fromExcludes {
+		if fl.Changed(name) {
+			return usagef("--%s does not go with a real cluster's objects (--from): they make the whole world", name)
+		}
+	}
+	return nil
 }
 
 // runUp builds the world of spec (bad input fails here, before anything is
 // touched), brings it up or changes the running one, and reports: kubectl
 // apply's lines for the manifests applied, then the cluster and its NLBs.
 func runUp(cmd *cobra.Command, spec topology.Spec, f *upFlags, before *topology.World, applied []topology.Manifest) error {
-	w, err := topology.Build(spec)
+	w, err := cluster.Build(spec)
 	if err != nil {
 		return err
 	}

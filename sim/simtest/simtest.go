@@ -152,3 +152,19 @@ func InstanceType(t string) Option { return func(s *topology.Spec) { s.InstanceT
 func Services(n, perService int) Option {
 	return func(s *topology.Spec) { s.Services, s.EndpointsPerService = n, perService }
 }
+
+// From rebuilds a real cluster from its objects, as `up --from` does
+// (`kubectl get nodes,services,endpointslices,pods -A -o yaml`, optionally
+// the kube-proxy ConfigMap); the target mode and traffic policy come from
+// its Services unless a Mode or ExternalTrafficPolicy option follows this
+// one. It panics when a file cannot be read.
+func From(paths ...string) Option {
+	ms, err := topology.ReadManifests(paths)
+	if err != nil {
+		panic("simtest.From: " + err.Error())
+	}
+	return func(s *topology.Spec) {
+		s.From = ms
+		s.Mode, s.ExternalTrafficPolicy = "", ""
+	}
+}

@@ -72,6 +72,10 @@ type Cluster struct {
 	// KubeProxyConfig names where kube-proxy's configuration came from
 	// ("kube-system/kube-proxy-config"), "" when the input had none.
 	KubeProxyConfig string
+	// files names the input; objects finds each object's place in it by
+	// the name an error gives it ("Node ip-…", "Service shop/web").
+	files   string
+	objects map[string]item
 }
 
 // item is one object of the input with where it came from.

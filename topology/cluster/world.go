@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -43,7 +44,10 @@ func (r *reader) build(name, files string, items []item) *Cluster {
 		}},
 		NextAddress: map[string]int{},
 	}
-	c := &Cluster{World: w}
+	c := &Cluster{World: w, files: files, objects: map[string]item{}}
+	for _, it := range items {
+		c.objects[it.ref()] = it
+	}
 	hostOf := r.nodes(w, o)
 	c.KubeProxyConfig = r.kubeProxyConfig(w, o)
 	r.pods(w, o, hostOf)
@@ -66,6 +70,10 @@ func (r *reader) nodes(w *topology.World, o *objects) map[string]string {
 			OSImage:          n.Status.NodeInfo.OSImage,
 			KernelVersion:    n.Status.NodeInfo.KernelVersion,
 			ContainerRuntime: n.Status.NodeInfo.ContainerRuntimeVersion,
+			Labels:           n.Labels,
+		}
+		for _, t := range n.Spec.Taints {
+			node.Taints = append(node.Taints, topology.Taint{Key: t.Key, Value: t.Value, Effect: string(t.Effect)})
 		}
 		node.AZ = n.Labels[labelZone]
 		if node.AZ == "" {
@@ -138,7 +146,8 @@ func (r *reader) pods(w *topology.World, o *objects, hostOf map[string]string) {
 		}
 		for _, c := range p.Spec.Containers {
 			for _, port := range c.Ports {
-				pod.Ports = append(pod.Ports, topology.ContainerPort{Name: port.Name, Port: int(port.ContainerPort), Protocol: string(port.Protocol)})
+				protocol := cmp.Or(port.Protocol, corev1.ProtocolTCP) // the API's default
+				pod.Ports = append(pod.Ports, topology.ContainerPort{Name: port.Name, Port: int(port.ContainerPort), Protocol: string(protocol)})
 			}
 		}
 		if pod.HostNetwork {
@@ -288,6 +297,11 @@ func (r *reader) service(it item, s *corev1.Service) (topology.Service, bool) {
 	for _, ing := range s.Status.LoadBalancer.Ingress {
 		if a, err := netip.ParseAddr(ing.IP); err == nil && (ing.IPMode == nil || *ing.IPMode == corev1.LoadBalancerIPModeVIP) {
 			svc.LoadBalancerIPs = append(svc.LoadBalancerIPs, a)
+		}
+	}
+	for _, ing := range s.Status.LoadBalancer.Ingress {
+		if ing.Hostname != "" && svc.IngressHostname == "" {
+			svc.IngressHostname = ing.Hostname
 		}
 	}
 	if len(svc.LoadBalancerIPs) > 0 {
