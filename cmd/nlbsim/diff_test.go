@@ -13,6 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nlbsim/nlbsim/nat/diff"
+	"github.com/nlbsim/nlbsim/nat/explain"
+	"github.com/nlbsim/nlbsim/sim/simtest"
+	"github.com/nlbsim/nlbsim/topology"
 )
 
 const (
@@ -172,5 +175,89 @@ func TestExplainNFTRules(t *testing.T) {
 		assert.InDelta(t, 1.0/3, o.Probability, 1e-15)
 		assert.True(t, o.Masquerade)
 		assert.Contains(t, o.Path, "external-UZX5NTXH-default/nginx-nlb-service/tcp/")
+	}
+}
+
+const nftListingFixture = "../../nat/diff/testdata/node-1.nft"
+
+// In nftables mode diff takes nft list ruleset (text or JSON); the mode is
+// --proxy-mode's, else the ConfigMap's, else the dump's, and a dump of
+// another mode than the one named is refused by name.
+func TestDiffNFTables(t *testing.T) {
+	dir := t.TempDir()
+	listing := readFile(t, nftListingFixture)
+	r := nlbsim(t, "diff", "--from", clusterFixture, "--node", node1, "--rules", nftListingFixture)
+	assert.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "kube-proxy's rules agree with the objects")
+	r = nlbsim(t, "diff", "--from", clusterFixture, "--from", kubeProxyFixture, "--proxy-mode", "nftables", "--node", node1, "--rules", nftListingFixture+".json")
+	assert.Equal(t, 0, r.code, r.stdout+r.stderr)
+
+	// A service-ips element gone: the ClusterIP port is rejected.
+	gone := filepath.Join(dir, "gone.nft")
+	require.NoError(t, os.WriteFile(gone, []byte(strings.Replace(listing, "10.100.70.30 . tcp . 9090 : goto service-TCH7CHS3-shop/api/tcp/metrics", "", 1)), 0o644))
+	require.NotEqual(t, listing, readFile(t, gone))
+	r = nlbsim(t, "diff", "--from", clusterFixture, "--node", node1, "--rules", gone, "-o", "json")
+	assert.Equal(t, 1, r.code, r.stderr)
+	var report diff.Report
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &report), r.stdout)
+	assert.Equal(t, diff.ModeNFTables, report.Mode)
+	require.Len(t, report.Services, 1)
+	assert.Equal(t, "shop/api", report.Services[0].Service)
+	assert.Equal(t, diff.KindMissingElement, report.Services[0].Findings[0].Kind)
+
+	iptables := nlbsim(t, "rules", "--from", clusterFixture, "--node", node1)
+	require.Equal(t, 0, iptables.code, iptables.stderr)
+	saved := filepath.Join(dir, "node-1.rules")
+	require.NoError(t, os.WriteFile(saved, []byte(iptables.stdout), 0o644))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from", clusterFixture, "--from", kubeProxyFixture, "--node", node1, "--rules", nftListingFixture},
+			"node-1.nft: is nft ruleset (kube-proxy's nftables mode), but the kube-proxy ConfigMap (kube-system/kube-proxy-config) says iptables mode: give that node's iptables-save, or say --proxy-mode nftables"},
+		{[]string{"--from", clusterFixture, "--proxy-mode", "iptables", "--node", node1, "--rules", nftListingFixture}, "but --proxy-mode says iptables mode"},
+		{[]string{"--from", clusterFixture, "--proxy-mode", "nftables", "--node", node1, "--rules", saved},
+			"node-1.rules: is iptables-save output (kube-proxy's iptables mode), but --proxy-mode says nftables mode: give that node's nft list ruleset, or say --proxy-mode iptables"},
+		{[]string{"--from", clusterFixture, "--proxy-mode", "ipvs", "--node", node1, "--rules", saved}, "--proxy-mode ipvs: not modelled yet"},
+	} {
+		r := nlbsim(t, append([]string{"diff"}, c.args...)...)
+		assert.Equal(t, 2, r.code, "%v: %s", c.args, r.stderr)
+		assert.Contains(t, r.stderr, c.want, "%v", c.args)
+		assert.Empty(t, r.stdout, "%v", c.args)
+	}
+}
+
+// A node of a running cluster in nftables mode — its nft list ruleset, as
+// kube-proxy's syncs left it, beside kubelet's and the VPC CNI's
+// iptables-nft tables — agrees with the cluster's own objects; a Service
+// deleted from the objects is the one stale Service.
+func TestDiffRunningNFTablesNode(t *testing.T) {
+	c := simtest.Up(t, simtest.ProxyMode(topology.ProxyNFTables), simtest.Mode(topology.TargetInstance))
+	require.True(t, c.World.NFTables())
+	for _, n := range c.World.Nodes {
+		listing, err := exec.Command("ip", "netns", "exec", topology.Namespace(c.World.Cluster.Name, n.Name), "nft", "list", "ruleset").Output()
+		require.NoError(t, err)
+		rs, err := explain.ParseNFT(string(listing))
+		require.NoError(t, err)
+		r, err := diff.CompareNFT(c.World, n.Name, rs)
+		require.NoError(t, err)
+		b, _ := json.MarshalIndent(r, "", "  ")
+		assert.True(t, r.Agree, "%s: %s", n.Name, b)
+		assert.NotEmpty(t, r.Ignored, "%s: the VPC CNI's chains are recognised", n.Name)
+
+		w := c.World.Clone()
+		var kept []topology.Service
+		for _, s := range w.Services {
+			if s.Key() != "default/nginx-nlb-service" {
+				kept = append(kept, s)
+			}
+		}
+		require.Len(t, kept, len(w.Services)-1)
+		w.Services = kept
+		r, err = diff.CompareNFT(w, n.Name, rs)
+		require.NoError(t, err)
+		require.Len(t, r.Services, 1, n.Name)
+		assert.Equal(t, diff.StatusStale, r.Services[0].Status)
+		assert.Empty(t, r.NodeFindings)
 	}
 }
