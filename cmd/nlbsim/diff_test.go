@@ -261,3 +261,40 @@ func TestDiffRunningNFTablesNode(t *testing.T) {
 		assert.Empty(t, r.NodeFindings)
 	}
 }
+
+// A cluster whose API server runs with another --service-node-port-range
+// (NodePorts 8080 and 40000, a health check node port 20080) gives its
+// objects as they are: rules --from programs them in both modes, as
+// kube-proxy does (it never checks the range; the API server did), and diff
+// agrees with them.
+func TestRulesFromNodePortsOutsideTheDefaultRange(t *testing.T) {
+	objects := readFile(t, clusterFixture)
+	for old, new := range map[string]string{"nodePort: 30080": "nodePort: 8080", "nodePort: 31080": "nodePort: 40000", "healthCheckNodePort: 32080": "healthCheckNodePort: 20080"} {
+		require.Contains(t, objects, old)
+		objects = strings.Replace(objects, old, new, 1)
+	}
+	file := filepath.Join(t.TempDir(), "cluster.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(objects), 0o644))
+
+	ipt := nlbsim(t, "rules", "--from", file, "--node", node1)
+	require.Equal(t, 0, ipt.code, ipt.stderr)
+	assert.Contains(t, ipt.stdout, "-A KUBE-NODEPORTS -m comment --comment shop/api:http -m tcp -p tcp --dport 8080 -j KUBE-EXT-")
+	assert.Contains(t, ipt.stdout, "--dport 40000 -j KUBE-EXT-")
+	assert.Contains(t, ipt.stdout, "--dport 20080 -j ACCEPT", "the health check node port")
+	nft := nlbsim(t, "rules", "--from", file, "--node", node1, "--proxy-mode", "nftables")
+	require.Equal(t, 0, nft.code, nft.stderr)
+	assert.Contains(t, nft.stdout, "add element ip kube-proxy service-nodeports { tcp . 8080 : goto external-")
+	assert.Contains(t, nft.stdout, "add element ip kube-proxy service-nodeports { tcp . 40000 : goto external-")
+
+	dir := t.TempDir()
+	for mode, text := range map[string]string{"iptables": ipt.stdout, "nftables": nft.stdout} {
+		rules := filepath.Join(dir, mode)
+		require.NoError(t, os.WriteFile(rules, []byte(text), 0o644))
+		r := nlbsim(t, "diff", "--from", file, "--node", node1, "--rules", rules, "--proxy-mode", mode)
+		assert.Equal(t, 0, r.code, "%s: %s%s", mode, r.stdout, r.stderr)
+		// Against the objects with the default range's ports, the Services
+		// differ: the node ports are part of what is compared.
+		r = nlbsim(t, "diff", "--from", clusterFixture, "--node", node1, "--rules", rules, "--proxy-mode", mode, "-o", "json")
+		assert.Equal(t, 1, r.code, "%s: %s", mode, r.stderr)
+	}
+}
