@@ -105,6 +105,9 @@ type Report struct {
 	Ignored []Ignored `json:"ignored"`
 	// Unrecognised are chains of no known component; listed, not judged.
 	Unrecognised []string `json:"unrecognised"`
+	// Assumed lists what the comparison took from the dump because the
+	// objects do not say it (nftables mode: the ServiceCIDR).
+	Assumed []string `json:"assumed,omitempty"`
 }
 
 // Expected is what kube-proxy, and kubelet beside it, write on node host

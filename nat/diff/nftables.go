@@ -56,11 +56,20 @@ func CompareNFT(w *topology.World, host string, real *explain.NFTRuleset) (*Repo
 	if !ok {
 		return nil, fmt.Errorf("no node %q", host)
 	}
+	var assumed []string
+	if !w.Cluster.ServiceCIDR.IsValid() {
+		if cidr, ok := serviceCIDROf(w, real); ok {
+			w = w.Clone()
+			w.Cluster.ServiceCIDR = cidr
+			assumed = append(assumed, fmt.Sprintf("ServiceCIDR %s, from the node's cluster-ips-check: the objects hold no ServiceCIDR, and it holds every ClusterIP of theirs", cidr))
+		}
+	}
 	exp, err := ExpectedNFT(w, host)
 	if err != nil {
 		return nil, err
 	}
 	c := newComparison(w, host, node, ModeNFTables)
+	c.report.Assumed = assumed
 	keys := keyOwners(w, exp, real)
 	c.exp, c.real = newNFTSide(exp, keys), newNFTSide(real, keys)
 	c.classifyNFT()
@@ -690,4 +699,32 @@ func packetTo(addr, port, proto string, from explain.Origin) (explain.Packet, er
 		return explain.Packet{}, err
 	}
 	return explain.Packet{Dst: netip.AddrPortFrom(a, uint16(n)), Proto: proto, From: from}, nil
+}
+
+// serviceCIDROf reads the ServiceCIDR kube-proxy v1.33 drops unallocated
+// ClusterIPs of (`ip daddr { CIDR } drop` in cluster-ips-check), which it
+// learns from ServiceCIDR objects that `kubectl get nodes,services,…` does
+// not list; taken only when it holds every ClusterIP of the objects.
+func serviceCIDROf(w *topology.World, real *explain.NFTRuleset) (netip.Prefix, bool) {
+	ch := real.Chains["cluster-ips-check"]
+	if ch == nil {
+		return netip.Prefix{}, false
+	}
+	for _, r := range ch.Rules {
+		f := strings.Fields(nftCanon(r.Tokens))
+		if len(f) != 4 || f[0] != "ip" || f[1] != "daddr" || f[3] != "drop" {
+			continue
+		}
+		cidr, err := netip.ParsePrefix(f[2])
+		if err != nil {
+			continue
+		}
+		for _, s := range w.Services {
+			if s.ClusterIP.IsValid() && !cidr.Contains(s.ClusterIP) {
+				return netip.Prefix{}, false
+			}
+		}
+		return cidr, true
+	}
+	return netip.Prefix{}, false
 }

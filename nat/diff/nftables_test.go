@@ -325,3 +325,28 @@ func TestNFTWriteTable(t *testing.T) {
 	assert.Contains(t, out, "  packet tcp 192.168.1.81 -> 10.100.70.30:80 from pod: DIFFERENT outcomes\n    real:     33.3333% DNAT 192.168.1.121:8081")
 	assert.Contains(t, out, "left out (other components' chains): kubelet (5) VPC CNI (aws-node) (2)")
 }
+
+// The objects hold no ServiceCIDR; a real v1.33 node drops traffic to the
+// unallocated addresses of the ones kube-proxy watches. diff takes the
+// node's CIDR when it holds every ClusterIP, says so, and agrees; one that
+// does not hold them all is a difference.
+func TestNFTServiceCIDRFromTheNode(t *testing.T) {
+	w := nftWorld(t)
+	require.False(t, w.Cluster.ServiceCIDR.IsValid())
+	text := readFixture(t, nftListing)
+	drop := "\t\tip daddr @cluster-ips reject comment \"Reject traffic to invalid ports of ClusterIPs\"\n"
+	require.Contains(t, text, drop)
+	with := func(cidr string) string {
+		return strings.Replace(text, drop, drop+"\t\tip daddr "+cidr+" drop comment \"Drop traffic to unallocated ClusterIPs\"\n", 1)
+	}
+	r := compareNFT(t, w, "node-1", with("10.100.0.0/16"))
+	assert.True(t, r.Agree, dump(t, r))
+	require.Len(t, r.Assumed, 1)
+	assert.Contains(t, r.Assumed[0], "ServiceCIDR 10.100.0.0/16, from the node's cluster-ips-check")
+
+	r = compareNFT(t, w, "node-1", with("10.100.0.0/24"))
+	assert.False(t, r.Agree)
+	assert.Empty(t, r.Assumed)
+	require.Len(t, r.NodeFindings, 1, dump(t, r))
+	assert.Equal(t, KindExtraRule, r.NodeFindings[0].Kind)
+}
