@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,13 +90,13 @@ func readFileObjects(files []string) (*fileObjects, error) {
 
 // readFromFiles reads the fixture twice: as objects for upstream, and as
 // `nlbsim rules --from` reads it (topology/cluster) for nlbsim.
-func readFromFiles(t *testing.T) (*fileObjects, *topology.World) {
+func readFromFiles(t *testing.T, files []string) (*fileObjects, *topology.World) {
 	t.Helper()
-	objs, err := readFileObjects(fromFiles)
+	objs, err := readFileObjects(files)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := topology.ReadManifests(fromFiles)
+	ms, err := topology.ReadManifests(files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +115,34 @@ func readFromFiles(t *testing.T) (*fileObjects, *topology.World) {
 // restore input upstream's proxier writes when its informers hand it the
 // same Services, EndpointSlices and Node, read from the same files; and
 // the jumps in the built-in chains are the same.
-func TestRulesFromFilesMatchUpstream(t *testing.T) {
-	objs, w := readFromFiles(t)
+func TestRulesFromFilesMatchUpstream(t *testing.T) { compareFromFiles(t, fromFiles) }
+
+// NodePorts outside 30000–32767, as a cluster with another
+// --service-node-port-range gives them: upstream programs them as they
+// are, and so does nlbsim.
+func TestRulesFromFilesNodePortRange(t *testing.T) {
+	data, err := os.ReadFile(fromFiles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	for _, r := range [][2]string{{"nodePort: 30080", "nodePort: 8080"}, {"nodePort: 31080", "nodePort: 40000"}, {"healthCheckNodePort: 32080", "healthCheckNodePort: 20080"}} {
+		if !strings.Contains(text, r[0]) {
+			t.Fatalf("the fixture has no %q", r[0])
+		}
+		text = strings.Replace(text, r[0], r[1], 1)
+	}
+	file := filepath.Join(t.TempDir(), "eks-cluster.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compareFromFiles(t, []string{file, fromFiles[1]})
+}
+
+// compareFromFiles compares, node by node, nlbsim's rules for the files
+// with upstream's for the objects they hold.
+func compareFromFiles(t *testing.T, files []string) {
+	objs, w := readFromFiles(t, files)
 	// The settings NewUpstream builds the proxier with are the ConfigMap's.
 	iptablesCfg, _ := objs.config["iptables"].(map[string]any)
 	if objs.config["mode"] != "iptables" || iptablesCfg["masqueradeBit"] != float64(masqueradeBit) || iptablesCfg["masqueradeAll"] != false || objs.config["clusterCIDR"] != "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,8 +100,34 @@ func readFileObjects(files []string) (*fileObjects, error) {
 // pods lists none), so neither side is given one: on a real v1.33 node
 // kube-proxy also learns the cluster's ServiceCIDR objects and drops
 // traffic to unallocated ClusterIPs in cluster-ips-check.
-func TestRulesFromFilesMatchUpstream(t *testing.T) {
-	objs, err := readFileObjects(fromFiles)
+func TestRulesFromFilesMatchUpstream(t *testing.T) { compareFromFiles(t, fromFiles) }
+
+// NodePorts outside 30000–32767, as a cluster with another
+// --service-node-port-range gives them: upstream programs them as they
+// are, and so does nlbsim.
+func TestRulesFromFilesNodePortRange(t *testing.T) {
+	data, err := os.ReadFile(fromFiles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	for _, r := range [][2]string{{"nodePort: 30080", "nodePort: 8080"}, {"nodePort: 31080", "nodePort: 40000"}, {"healthCheckNodePort: 32080", "healthCheckNodePort: 20080"}} {
+		if !strings.Contains(text, r[0]) {
+			t.Fatalf("the fixture has no %q", r[0])
+		}
+		text = strings.Replace(text, r[0], r[1], 1)
+	}
+	file := filepath.Join(t.TempDir(), "eks-cluster.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compareFromFiles(t, []string{file, fromFiles[1]})
+}
+
+// compareFromFiles compares, node by node, nlbsim's rules for the files
+// with upstream's for the objects they hold.
+func compareFromFiles(t *testing.T, files []string) {
+	objs, err := readFileObjects(files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +135,7 @@ func TestRulesFromFilesMatchUpstream(t *testing.T) {
 	if iptablesCfg["masqueradeBit"] != float64(masqueradeBit) || iptablesCfg["masqueradeAll"] != false || objs.config["clusterCIDR"] != "" || objs.config["nodePortAddresses"] != nil {
 		t.Fatalf("the fixture's KubeProxyConfiguration is not the one the harness builds upstream with: %v", objs.config)
 	}
-	ms, err := topology.ReadManifests(fromFiles)
+	ms, err := topology.ReadManifests(files)
 	if err != nil {
 		t.Fatal(err)
 	}
