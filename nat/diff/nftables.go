@@ -99,7 +99,10 @@ func parseNFTName(name string) (nftName, bool) {
 	if m == nil {
 		return nftName{}, false
 	}
-	n := nftName{kind: m[1], service: m[2] + "/" + m[3], proto: m[4], port: m[2] + "/" + m[3] + ":" + m[5]}
+	n := nftName{kind: m[1], service: m[2] + "/" + m[3], proto: m[4], port: m[2] + "/" + m[3]}
+	if m[5] != "" {
+		n.port += ":" + m[5] // kube-proxy names an unnamed port by its Service alone
+	}
 	if m[6] != "" {
 		n.endpoint = m[6] + ":" + m[7]
 	}
@@ -574,6 +577,18 @@ func (c *comparison) compareDispatchNFT(key, chain string, name nftName) []Findi
 					chain, line, got.RatString(), to, realD.mod, want.RatString(), expD.mod, len(expD.slots))})
 		}
 	}
+	if changed && (len(expEPs) == 0 || len(realEPs) == 0) {
+		// No endpoint left (or none before): kube-proxy writes no such
+		// chain, and sends the port's addresses to no-endpoint-* instead.
+		c.explainedChain[chain] = true
+		if known && svc.ClusterIP.IsValid() {
+			proto := strings.ToLower(port.Protocol)
+			c.explained["element|no-endpoint-services|"+fmt.Sprintf("%s . %s . %d", svc.ClusterIP, proto, port.Port)] = true
+			if port.NodePort != 0 {
+				c.explained["element|no-endpoint-nodeports|"+fmt.Sprintf("%s . %d", proto, port.NodePort)] = true
+			}
+		}
+	}
 	if changed {
 		for _, r := range expD.rules {
 			c.explained["exp|"+nftTable+"|"+chain+"|"+r.canon] = true
@@ -646,14 +661,14 @@ func (c *comparison) diffElements(set string, exp, real []ruleRef) []Finding {
 				break
 			}
 		}
-		if found || c.jumpsToExplained(m) {
+		if found || c.jumpsToExplained(m) || c.explained["element|"+set+"|"+key(m)] {
 			continue
 		}
 		out = append(out, Finding{Kind: KindMissingElement, Port: portOf(m), Table: nftTable, Chain: set, Rule: m.text,
 			Message: fmt.Sprintf("missing from %s: %s", set, strings.TrimPrefix(m.text, set+" "))})
 	}
 	for j, x := range extra {
-		if paired[j] || c.jumpsToExplained(x) {
+		if paired[j] || c.jumpsToExplained(x) || c.explained["element|"+set+"|"+key(x)] {
 			continue
 		}
 		out = append(out, Finding{Kind: KindExtraElement, Port: portOf(x), Table: nftTable, Chain: set, Rule: x.text,

@@ -350,3 +350,25 @@ func TestNFTServiceCIDRFromTheNode(t *testing.T) {
 	require.Len(t, r.NodeFindings, 1, dump(t, r))
 	assert.Equal(t, KindExtraRule, r.NodeFindings[0].Kind)
 }
+
+// Every endpoint of a Service (with an unnamed port) gone from the slices:
+// the endpoints are the findings; the chains and elements kube-proxy then
+// writes otherwise (no service- chain, no-endpoint-services instead of
+// service-ips) follow from them.
+func TestNFTAllEndpointsGone(t *testing.T) {
+	w := nftWorld(t)
+	for i := range w.Services {
+		if w.Services[i].Key() == "shop/cart" {
+			w.Services[i].SliceEndpoints = nil
+		}
+	}
+	r := compareNFT(t, w, "node-1", readFixture(t, nftListing))
+	require.Len(t, r.Services, 1, dump(t, r))
+	d := r.Services[0]
+	assert.Equal(t, []string{KindEndpointNotServing, KindEndpointNotServing}, kinds(d), dump(t, r))
+	assert.Equal(t, "shop/cart", d.Findings[0].Port, "kube-proxy's name of an unnamed port")
+	assert.Contains(t, d.Findings[0].Message, "no EndpointSlice of the Service lists it")
+	assert.Empty(t, r.NodeFindings)
+	require.Len(t, d.Packets, 1)
+	assert.Equal(t, []Outcome{{Verdict: "REJECT", Probability: 1}}, d.Packets[0].Expected)
+}
