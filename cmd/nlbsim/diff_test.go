@@ -13,6 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nlbsim/nlbsim/nat/diff"
+	"github.com/nlbsim/nlbsim/nat/explain"
+	"github.com/nlbsim/nlbsim/sim/simtest"
+	"github.com/nlbsim/nlbsim/topology"
 )
 
 const (
@@ -172,5 +175,126 @@ func TestExplainNFTRules(t *testing.T) {
 		assert.InDelta(t, 1.0/3, o.Probability, 1e-15)
 		assert.True(t, o.Masquerade)
 		assert.Contains(t, o.Path, "external-UZX5NTXH-default/nginx-nlb-service/tcp/")
+	}
+}
+
+const nftListingFixture = "../../nat/diff/testdata/node-1.nft"
+
+// In nftables mode diff takes nft list ruleset (text or JSON); the mode is
+// --proxy-mode's, else the ConfigMap's, else the dump's, and a dump of
+// another mode than the one named is refused by name.
+func TestDiffNFTables(t *testing.T) {
+	dir := t.TempDir()
+	listing := readFile(t, nftListingFixture)
+	r := nlbsim(t, "diff", "--from", clusterFixture, "--node", node1, "--rules", nftListingFixture)
+	assert.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "kube-proxy's rules agree with the objects")
+	r = nlbsim(t, "diff", "--from", clusterFixture, "--from", kubeProxyFixture, "--proxy-mode", "nftables", "--node", node1, "--rules", nftListingFixture+".json")
+	assert.Equal(t, 0, r.code, r.stdout+r.stderr)
+
+	// A service-ips element gone: the ClusterIP port is rejected.
+	gone := filepath.Join(dir, "gone.nft")
+	require.NoError(t, os.WriteFile(gone, []byte(strings.Replace(listing, "10.100.70.30 . tcp . 9090 : goto service-TCH7CHS3-shop/api/tcp/metrics", "", 1)), 0o644))
+	require.NotEqual(t, listing, readFile(t, gone))
+	r = nlbsim(t, "diff", "--from", clusterFixture, "--node", node1, "--rules", gone, "-o", "json")
+	assert.Equal(t, 1, r.code, r.stderr)
+	var report diff.Report
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &report), r.stdout)
+	assert.Equal(t, diff.ModeNFTables, report.Mode)
+	require.Len(t, report.Services, 1)
+	assert.Equal(t, "shop/api", report.Services[0].Service)
+	assert.Equal(t, diff.KindMissingElement, report.Services[0].Findings[0].Kind)
+
+	iptables := nlbsim(t, "rules", "--from", clusterFixture, "--node", node1)
+	require.Equal(t, 0, iptables.code, iptables.stderr)
+	saved := filepath.Join(dir, "node-1.rules")
+	require.NoError(t, os.WriteFile(saved, []byte(iptables.stdout), 0o644))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from", clusterFixture, "--from", kubeProxyFixture, "--node", node1, "--rules", nftListingFixture},
+			"node-1.nft: is nft ruleset (kube-proxy's nftables mode), but the kube-proxy ConfigMap (kube-system/kube-proxy-config) says iptables mode: give that node's iptables-save, or say --proxy-mode nftables"},
+		{[]string{"--from", clusterFixture, "--proxy-mode", "iptables", "--node", node1, "--rules", nftListingFixture}, "but --proxy-mode says iptables mode"},
+		{[]string{"--from", clusterFixture, "--proxy-mode", "nftables", "--node", node1, "--rules", saved},
+			"node-1.rules: is iptables-save output (kube-proxy's iptables mode), but --proxy-mode says nftables mode: give that node's nft list ruleset, or say --proxy-mode iptables"},
+		{[]string{"--from", clusterFixture, "--proxy-mode", "ipvs", "--node", node1, "--rules", saved}, "--proxy-mode ipvs: not modelled yet"},
+	} {
+		r := nlbsim(t, append([]string{"diff"}, c.args...)...)
+		assert.Equal(t, 2, r.code, "%v: %s", c.args, r.stderr)
+		assert.Contains(t, r.stderr, c.want, "%v", c.args)
+		assert.Empty(t, r.stdout, "%v", c.args)
+	}
+}
+
+// A node of a running cluster in nftables mode — its nft list ruleset, as
+// kube-proxy's syncs left it, beside kubelet's and the VPC CNI's
+// iptables-nft tables — agrees with the cluster's own objects; a Service
+// deleted from the objects is the one stale Service.
+func TestDiffRunningNFTablesNode(t *testing.T) {
+	c := simtest.Up(t, simtest.ProxyMode(topology.ProxyNFTables), simtest.Mode(topology.TargetInstance))
+	require.True(t, c.World.NFTables())
+	for _, n := range c.World.Nodes {
+		listing, err := exec.Command("ip", "netns", "exec", topology.Namespace(c.World.Cluster.Name, n.Name), "nft", "list", "ruleset").Output()
+		require.NoError(t, err)
+		rs, err := explain.ParseNFT(string(listing))
+		require.NoError(t, err)
+		r, err := diff.CompareNFT(c.World, n.Name, rs)
+		require.NoError(t, err)
+		b, _ := json.MarshalIndent(r, "", "  ")
+		assert.True(t, r.Agree, "%s: %s", n.Name, b)
+		assert.NotEmpty(t, r.Ignored, "%s: the VPC CNI's chains are recognised", n.Name)
+
+		w := c.World.Clone()
+		var kept []topology.Service
+		for _, s := range w.Services {
+			if s.Key() != "default/nginx-nlb-service" {
+				kept = append(kept, s)
+			}
+		}
+		require.Len(t, kept, len(w.Services)-1)
+		w.Services = kept
+		r, err = diff.CompareNFT(w, n.Name, rs)
+		require.NoError(t, err)
+		require.Len(t, r.Services, 1, n.Name)
+		assert.Equal(t, diff.StatusStale, r.Services[0].Status)
+		assert.Empty(t, r.NodeFindings)
+	}
+}
+
+// A cluster whose API server runs with another --service-node-port-range
+// (NodePorts 8080 and 40000, a health check node port 20080) gives its
+// objects as they are: rules --from programs them in both modes, as
+// kube-proxy does (it never checks the range; the API server did), and diff
+// agrees with them.
+func TestRulesFromNodePortsOutsideTheDefaultRange(t *testing.T) {
+	objects := readFile(t, clusterFixture)
+	for old, new := range map[string]string{"nodePort: 30080": "nodePort: 8080", "nodePort: 31080": "nodePort: 40000", "healthCheckNodePort: 32080": "healthCheckNodePort: 20080"} {
+		require.Contains(t, objects, old)
+		objects = strings.Replace(objects, old, new, 1)
+	}
+	file := filepath.Join(t.TempDir(), "cluster.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(objects), 0o644))
+
+	ipt := nlbsim(t, "rules", "--from", file, "--node", node1)
+	require.Equal(t, 0, ipt.code, ipt.stderr)
+	assert.Contains(t, ipt.stdout, "-A KUBE-NODEPORTS -m comment --comment shop/api:http -m tcp -p tcp --dport 8080 -j KUBE-EXT-")
+	assert.Contains(t, ipt.stdout, "--dport 40000 -j KUBE-EXT-")
+	assert.Contains(t, ipt.stdout, "--dport 20080 -j ACCEPT", "the health check node port")
+	nft := nlbsim(t, "rules", "--from", file, "--node", node1, "--proxy-mode", "nftables")
+	require.Equal(t, 0, nft.code, nft.stderr)
+	assert.Contains(t, nft.stdout, "add element ip kube-proxy service-nodeports { tcp . 8080 : goto external-")
+	assert.Contains(t, nft.stdout, "add element ip kube-proxy service-nodeports { tcp . 40000 : goto external-")
+
+	dir := t.TempDir()
+	for mode, text := range map[string]string{"iptables": ipt.stdout, "nftables": nft.stdout} {
+		rules := filepath.Join(dir, mode)
+		require.NoError(t, os.WriteFile(rules, []byte(text), 0o644))
+		r := nlbsim(t, "diff", "--from", file, "--node", node1, "--rules", rules, "--proxy-mode", mode)
+		assert.Equal(t, 0, r.code, "%s: %s%s", mode, r.stdout, r.stderr)
+		// Against the objects with the default range's ports, the Services
+		// differ: the node ports are part of what is compared.
+		r = nlbsim(t, "diff", "--from", clusterFixture, "--node", node1, "--rules", rules, "--proxy-mode", mode, "-o", "json")
+		assert.Equal(t, 1, r.code, "%s: %s", mode, r.stderr)
 	}
 }

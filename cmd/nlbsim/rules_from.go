@@ -19,13 +19,19 @@ type fromFlags struct {
 	files     []string
 	proxyMode string
 	// rules: --proxy-mode also without --from (the running or default
-	// world in that mode), and nftables mode is modelled.
-	rules bool
+	// world in that mode), and nftables mode is modelled; nft: nftables
+	// mode is modelled (diff).
+	rules, nft bool
+	// configSource names where load found kube-proxy's mode, "" for none.
+	configSource string
 }
 
 func (f *fromFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringSliceVar(&f.files, "from", nil, "a real cluster's objects: `kubectl get nodes,services,endpointslices,pods -A -o yaml` (or -o json), and optionally the kube-proxy ConfigMap; a file, a directory or -; repeatable")
 	usage := "kube-proxy's mode (default: the ConfigMap's, else iptables); nlbsim models iptables"
+	if f.nft {
+		usage = "kube-proxy's mode: iptables (v1.30) or nftables (v1.33); default: the ConfigMap's, else what --rules holds"
+	}
 	if f.rules {
 		usage = "kube-proxy's mode: iptables (v1.30) or nftables (v1.33); default: the cluster's (with --from the ConfigMap's), else iptables"
 	}
@@ -47,7 +53,7 @@ func (f *fromFlags) check(node string) error {
 	switch f.proxyMode {
 	case "", "iptables":
 	case "nftables":
-		if !f.rules {
+		if !f.rules && !f.nft {
 			return usagef("--proxy-mode %s: not modelled yet; nlbsim writes kube-proxy's iptables mode", f.proxyMode)
 		}
 	case "ipvs":
@@ -75,10 +81,13 @@ func (f *fromFlags) load(cmd *cobra.Command, g *globalFlags, node string) (*topo
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", warning)
 	}
 	w := c.World
+	if w.Cluster.KubeProxy.Mode != "" {
+		f.configSource = c.KubeProxyConfig
+	}
 	switch mode := w.Cluster.KubeProxy.Mode; {
 	case f.proxyMode != "":
 		w.Cluster.KubeProxy.Mode = f.proxyMode
-	case mode == "nftables" && f.rules:
+	case mode == "nftables" && (f.rules || f.nft):
 	case mode != "" && mode != "iptables":
 		return nil, "", &inputError{err: fmt.Errorf("kube-proxy runs in %s mode (%s); nlbsim models iptables mode (say --proxy-mode iptables for those rules anyway)", mode, c.KubeProxyConfig)}
 	}

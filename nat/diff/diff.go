@@ -9,6 +9,12 @@
 //
 // Rules are compared as the kernel holds them, not as text (see canon), so
 // kube-proxy's restore input and iptables-save's printing of it agree.
+//
+// In nftables mode (CompareNFT) the same comparison reads kube-proxy's table
+// (`nft list ruleset`, text or JSON): chain names carry their Service, the
+// shared sets' and maps' elements are grouped by the Service whose chain
+// they send to (or whose address they hold), numgen's slots are the
+// probabilities, and other tables (iptables-nft's) are other components'.
 // Chains of other components — kubelet, the VPC CNI, Calico, Cilium,
 // flannel, docker, weave, CNI plugins — are recognised by name and left out
 // of the verdict.
@@ -22,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/nlbsim/nlbsim/nat"
+	"github.com/nlbsim/nlbsim/nat/explain"
 	"github.com/nlbsim/nlbsim/nat/ruleset"
 	"github.com/nlbsim/nlbsim/topology"
 )
@@ -82,9 +89,12 @@ type Ignored struct {
 
 // Report is what Compare finds.
 type Report struct {
-	SchemaVersion int    `json:"schemaVersion"`
-	Node          string `json:"node"`
-	NodeIP        string `json:"nodeIP"`
+	SchemaVersion int `json:"schemaVersion"`
+	// Mode is kube-proxy's mode the rules were compared in: iptables or
+	// nftables.
+	Mode   string `json:"mode"`
+	Node   string `json:"node"`
+	NodeIP string `json:"nodeIP"`
 	// Agree is true when nothing differs.
 	Agree    bool          `json:"agree"`
 	Services []ServiceDiff `json:"services"`
@@ -95,6 +105,9 @@ type Report struct {
 	Ignored []Ignored `json:"ignored"`
 	// Unrecognised are chains of no known component; listed, not judged.
 	Unrecognised []string `json:"unrecognised"`
+	// Assumed lists what the comparison took from the dump because the
+	// objects do not say it (nftables mode: the ServiceCIDR).
+	Assumed []string `json:"assumed,omitempty"`
 }
 
 // Expected is what kube-proxy, and kubelet beside it, write on node host
@@ -104,7 +117,7 @@ func Expected(w *topology.World, host string) (*nat.Ruleset, error) {
 	switch mode := w.Cluster.KubeProxy.Mode; mode {
 	case "", "iptables":
 	default:
-		return nil, fmt.Errorf("kube-proxy mode %q is not modelled (nlbsim writes iptables mode)", mode)
+		return nil, fmt.Errorf("kube-proxy mode %q: Expected is iptables mode's (ExpectedNFT is nftables mode's)", mode)
 	}
 	full, err := nat.KubeProxy(w, host)
 	if err != nil {
@@ -124,18 +137,25 @@ func Expected(w *topology.World, host string) (*nat.Ruleset, error) {
 	return rs, nil
 }
 
-// ruleRef is one rule of one side.
+// ruleRef is one rule of one side (in nftables mode also one element of a
+// shared set or map, its chain the set's name).
 type ruleRef struct {
 	table, chain string
 	canon        string
 	line         int
 	text         string
-	rule         *ruleset.Rule
+	// jump is the chain the rule (or element) jumps or goes to, "" for none.
+	jump string
+	rule *ruleset.Rule // iptables mode
 }
 
-// side is one ruleset as the comparison sees it.
+// side is one ruleset as the comparison sees it: an iptables dump, or in
+// nftables mode kube-proxy's table.
 type side struct {
 	dump *ruleset.Dump
+	nft  *explain.NFTRuleset
+	// sets are a Service's own sets (nftables mode's affinity sets).
+	sets map[string][]string
 	// owner maps nat chains to the Service ("ns/name") that owns them.
 	owner map[string]string
 	// rules caches rulesOf by "table/chain"; chains and shared group a
@@ -183,13 +203,7 @@ func Compare(w *topology.World, host string, real *ruleset.Dump) (*Report, error
 	if err != nil {
 		return nil, fmt.Errorf("nlbsim's own rules do not parse: %w", err)
 	}
-	c := &comparison{w: w, host: host, nodeIP: node.IP, report: &Report{
-		SchemaVersion: SchemaVersion, Node: node.NodeName, NodeIP: node.IP.String(),
-		Services: []ServiceDiff{}, NodeFindings: []Finding{}, Ignored: []Ignored{}, Unrecognised: []string{},
-	}, explained: map[string]bool{}, explainedChain: map[string]bool{}, reportedSEP: map[string]bool{}}
-	if c.report.Node == "" {
-		c.report.Node = host
-	}
+	c := newComparison(w, host, node, ModeIPTables)
 	owners := map[string]string{}
 	for _, ch := range exp.Chains {
 		if ch.Service != "" && ch.Table == nat.TableNAT {
@@ -204,6 +218,17 @@ func Compare(w *topology.World, host string, real *ruleset.Dump) (*Report, error
 	c.report.Agree = len(c.report.Services) == 0 && len(c.report.NodeFindings) == 0
 	c.walkAffected()
 	return c.report, nil
+}
+
+func newComparison(w *topology.World, host string, node topology.Node, mode string) *comparison {
+	c := &comparison{w: w, host: host, nodeIP: node.IP, report: &Report{
+		SchemaVersion: SchemaVersion, Mode: mode, Node: node.NodeName, NodeIP: node.IP.String(),
+		Services: []ServiceDiff{}, NodeFindings: []Finding{}, Ignored: []Ignored{}, Unrecognised: []string{},
+	}, explained: map[string]bool{}, explainedChain: map[string]bool{}, reportedSEP: map[string]bool{}}
+	if c.report.Node == "" {
+		c.report.Node = host
+	}
+	return c
 }
 
 type comparison struct {
@@ -330,6 +355,10 @@ func rulesOf(s *side, table, chain string) []ruleRef {
 	if out, ok := s.rules[key]; ok {
 		return out
 	}
+	if s.nft != nil {
+		s.rules[key] = nftRulesOf(s.nft, chain)
+		return s.rules[key]
+	}
 	t := s.dump.Table(table)
 	if t == nil || t.Chain(chain) == nil {
 		s.rules[key] = nil
@@ -337,13 +366,20 @@ func rulesOf(s *side, table, chain string) []ruleRef {
 	}
 	out := []ruleRef{}
 	for _, r := range t.Chain(chain).Rules {
-		out = append(out, ruleRef{table: table, chain: chain, canon: canon(r), line: r.Line, text: r.Text, rule: r})
+		ref := ruleRef{table: table, chain: chain, canon: canon(r), line: r.Line, text: r.Text, rule: r}
+		if r.Target != nil && r.Target.Chain {
+			ref.jump = r.Target.Name
+		}
+		out = append(out, ref)
 	}
 	s.rules[key] = out
 	return out
 }
 
 func hasChain(s *side, table, chain string) bool {
+	if s.nft != nil {
+		return s.nft.Chains[chain] != nil
+	}
 	t := s.dump.Table(table)
 	return t != nil && t.Chain(chain) != nil
 }
@@ -447,7 +483,7 @@ func (c *comparison) diffRules(service string, exp, real []ruleRef, ordered bool
 }
 
 func (c *comparison) jumpsToExplained(r ruleRef) bool {
-	return r.rule.Target != nil && r.rule.Target.Chain && c.explainedChain[r.rule.Target.Name]
+	return r.jump != "" && c.explainedChain[r.jump]
 }
 
 // services lists every Service of either side or the objects, sorted.
@@ -468,6 +504,9 @@ func (c *comparison) serviceKeys() []string {
 			add(o)
 		}
 		for o := range s.shared {
+			add(o)
+		}
+		for o := range s.sets {
 			add(o)
 		}
 	}
@@ -493,16 +532,20 @@ func (c *comparison) compareServices() {
 		_, inObjects := c.service(key)
 		d := ServiceDiff{Service: key, Findings: []Finding{}, Packets: []PacketComparison{}}
 		switch {
-		case !inObjects && (len(realChains) > 0 || len(realShared) > 0):
+		case !inObjects && (len(realChains) > 0 || len(realShared) > 0 || len(c.real.sets[key]) > 0):
 			d.Status = StatusStale
 			d.Findings = append(d.Findings, Finding{Kind: KindStaleService,
-				Message: fmt.Sprintf("Service %s is not in the objects, but the node still has its rules: %s", key, describe(realChains, realShared))})
-		case inObjects && len(realChains) == 0 && len(realShared) == 0 && (len(expChains) > 0 || len(expShared) > 0):
+				Message: fmt.Sprintf("Service %s is not in the objects, but the node still has its rules: %s", key, c.describe(c.real, key, realChains, realShared))})
+		case inObjects && len(realChains) == 0 && len(realShared) == 0 && len(c.real.sets[key]) == 0 && (len(expChains) > 0 || len(expShared) > 0):
 			d.Status = StatusMissing
 			d.Findings = append(d.Findings, Finding{Kind: KindMissingService,
-				Message: fmt.Sprintf("Service %s has no rules on the node; kube-proxy should have written %s", key, describe(expChains, expShared))})
+				Message: fmt.Sprintf("Service %s has no rules on the node; kube-proxy should have written %s", key, c.describe(c.exp, key, expChains, expShared))})
 		default:
-			d.Findings = c.compareService(key, expChains, realChains, expShared, realShared)
+			if c.real.nft != nil {
+				d.Findings = c.compareServiceNFT(key, expChains, realChains, expShared, realShared)
+			} else {
+				d.Findings = c.compareService(key, expChains, realChains, expShared, realShared)
+			}
 			if len(d.Findings) > 0 {
 				d.Status = StatusDiffers
 			}
@@ -513,10 +556,19 @@ func (c *comparison) compareServices() {
 	}
 }
 
-func describe(chains []string, shared map[string][]ruleRef) string {
+// describe lists a Service's chains, sets and rules (elements) in shared
+// chains (sets) on one side.
+func (c *comparison) describe(s *side, key string, chains []string, shared map[string][]ruleRef) string {
 	var parts []string
 	if len(chains) > 0 {
 		parts = append(parts, strings.Join(chains, ", "))
+	}
+	if sets := s.sets[key]; len(sets) > 0 {
+		parts = append(parts, "set(s) "+strings.Join(sets, ", "))
+	}
+	what := "rule(s)"
+	if s.nft != nil {
+		what = "element(s)"
 	}
 	keys := make([]string, 0, len(shared))
 	for k := range shared {
@@ -524,7 +576,7 @@ func describe(chains []string, shared map[string][]ruleRef) string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%d rule(s) in %s", len(shared[k]), k))
+		parts = append(parts, fmt.Sprintf("%d %s in %s", len(shared[k]), what, k))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/nlbsim/nlbsim/nat/explain"
-	"github.com/nlbsim/nlbsim/nat/ruleset"
 )
 
 // Outcome is one fate of a packet, summed over the paths that lead to it.
@@ -39,9 +38,17 @@ var externalClient = netip.MustParseAddr("203.0.113.1")
 // each of its ClusterIP ports and from outside to each NodePort, through
 // kube-proxy's chains of both sides (other components' chains left out).
 func (c *comparison) walkAffected() {
-	others := func(table, chain string) bool { return !isKubeProxyChain(table, chain) }
-	real, exp := c.real.dump.Without(others), c.exp.dump.Without(others)
 	opts := explain.Options{NodeIPs: []netip.Addr{c.nodeIP}}
+	var real, exp walker
+	if c.real.nft != nil {
+		real = func(p explain.Packet) (*explain.Report, error) { return explain.WalkNFT(c.real.nft, p, opts) }
+		exp = func(p explain.Packet) (*explain.Report, error) { return explain.WalkNFT(c.exp.nft, p, opts) }
+	} else {
+		others := func(table, chain string) bool { return !isKubeProxyChain(table, chain) }
+		realDump, expDump := c.real.dump.Without(others), c.exp.dump.Without(others)
+		real = func(p explain.Packet) (*explain.Report, error) { return explain.Walk(realDump, p, opts) }
+		exp = func(p explain.Packet) (*explain.Report, error) { return explain.Walk(expDump, p, opts) }
+	}
 	podSrc, from := c.nodeIP, explain.FromNode
 	for _, p := range c.w.Pods {
 		if p.Node == c.host && p.IP.IsValid() && !p.HostNetwork && p.Running() {
@@ -55,7 +62,7 @@ func (c *comparison) walkAffected() {
 			if p.From == explain.FromPod {
 				p.Src, p.From = podSrc, from
 			}
-			d.Packets = append(d.Packets, compareWalks(real, exp, p, opts))
+			d.Packets = append(d.Packets, compareWalks(real, exp, p))
 		}
 	}
 }
@@ -76,6 +83,9 @@ func (c *comparison) packetsFor(key string) []explain.Packet {
 			}
 		}
 		return out
+	}
+	if c.real.nft != nil {
+		return c.stalePacketsNFT(key)
 	}
 	seen := map[string]bool{}
 	dport := func(r ruleRef) (uint16, bool) {
@@ -108,10 +118,13 @@ func (c *comparison) packetsFor(key string) []explain.Packet {
 	return out
 }
 
-func compareWalks(real, exp *ruleset.Dump, p explain.Packet, opts explain.Options) PacketComparison {
+// walker walks a packet through one side's rules.
+type walker func(explain.Packet) (*explain.Report, error)
+
+func compareWalks(real, exp walker, p explain.Packet) PacketComparison {
 	pc := PacketComparison{Packet: explain.PacketSummary{Src: p.Src.String(), Dst: p.Dst.String(), Proto: p.Proto, From: p.From}}
-	r, err1 := explain.Walk(real, p, opts)
-	e, err2 := explain.Walk(exp, p, opts)
+	r, err1 := real(p)
+	e, err2 := exp(p)
 	if err1 != nil || err2 != nil {
 		pc.Error = fmt.Sprint("real: ", err1, "; expected: ", err2)
 		pc.Real, pc.Expected = []Outcome{}, []Outcome{}

@@ -50,6 +50,9 @@ func (r *Report) WriteTable(out io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	for _, a := range r.Assumed {
+		fmt.Fprintf(&b, "assumed: %s\n", a)
+	}
 	if len(r.Unrecognised) > 0 {
 		fmt.Fprintf(&b, "not recognised, not judged: %s\n", strings.Join(r.Unrecognised, ", "))
 	}

@@ -49,6 +49,9 @@ func parseNFTJSON(text string) (*NFTRuleset, error) {
 				_ = json.Unmarshal(loose["elem"], &o.Elem)
 			}
 			if o.Family != "ip" || o.Table != "kube-proxy" {
+				if kind == "chain" {
+					rs.Others = append(rs.Others, NFTForeignChain{Family: o.Family, Table: o.Table, Chain: o.Name, Line: i + 1})
+				}
 				continue
 			}
 			switch kind {
@@ -278,7 +281,19 @@ func jsonStatement(raw json.RawMessage) string {
 			_ = json.Unmarshal(v, &p)
 			return "dnat to " + p.Addr + ":" + strconv.Itoa(p.Port)
 		case "masquerade":
-			return "masquerade"
+			// {"flags": "fully-random"} or a list of flags.
+			var p struct {
+				Flags json.RawMessage `json:"flags"`
+			}
+			_ = json.Unmarshal(v, &p)
+			var flags []string
+			var one string
+			if json.Unmarshal(p.Flags, &one) == nil {
+				flags = []string{one}
+			} else {
+				_ = json.Unmarshal(p.Flags, &flags)
+			}
+			return strings.TrimSpace("masquerade " + strings.Join(flags, ","))
 		case "reject":
 			return "reject"
 		case "set":

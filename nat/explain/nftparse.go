@@ -19,11 +19,21 @@ type NFTRuleset struct {
 	// Sets and maps by name: elements as key (parts joined by " . ") →
 	// value ("" for a set's).
 	Sets map[string]map[string]string
+	// Others are the chains of the text's other tables (listings only),
+	// for callers that name what they leave out; the walker ignores them.
+	Others []NFTForeignChain
+}
+
+// NFTForeignChain is a chain of another table than kube-proxy's.
+type NFTForeignChain struct {
+	Family, Table, Chain string
+	Line                 int
 }
 
 // NFTChain is one chain: a base chain has a hook and a priority.
 type NFTChain struct {
 	Name     string
+	Line     int    // of its "chain" line in a listing, 0 when unknown
 	Type     string // filter, nat (base chains)
 	Hook     string
 	Priority int
@@ -91,6 +101,7 @@ func (rs *NFTRuleset) parseListing(text string) error {
 	var (
 		inTable                bool
 		skipDepth              int
+		otherFamily, other     string
 		chain                  *NFTChain
 		setName                string
 		inElements             bool
@@ -104,6 +115,9 @@ func (rs *NFTRuleset) parseListing(text string) error {
 			continue
 		}
 		if skipDepth > 0 {
+			if f := strings.Fields(line); skipDepth == 1 && len(f) >= 2 && f[0] == "chain" {
+				rs.Others = append(rs.Others, NFTForeignChain{Family: otherFamily, Table: other, Chain: f[1], Line: lineNo})
+			}
 			skipDepth += strings.Count(line, "{") - strings.Count(line, "}")
 			continue
 		}
@@ -122,6 +136,9 @@ func (rs *NFTRuleset) parseListing(text string) error {
 				inTable = true
 			} else {
 				skipDepth = strings.Count(line, "{") - strings.Count(line, "}")
+				if len(f) >= 3 {
+					otherFamily, other = f[1], f[2]
+				}
 			}
 		case !inTable:
 			return fmt.Errorf("line %d: %q outside a table", lineNo, line)
@@ -129,6 +146,9 @@ func (rs *NFTRuleset) parseListing(text string) error {
 			inTable = false
 		case chain == nil && setName == "" && f[0] == "chain" && len(f) >= 2:
 			chain = rs.chain(f[1])
+			if chain.Line == 0 {
+				chain.Line = lineNo
+			}
 		case chain == nil && setName == "" && (f[0] == "set" || f[0] == "map") && len(f) >= 2:
 			setName = f[1]
 			if rs.Sets[setName] == nil {
