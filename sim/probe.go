@@ -85,10 +85,14 @@ func (c *Cluster) probe(ctx context.Context) error {
 func (c *Cluster) waitProvisioned(ctx context.Context) error {
 	w := c.World
 	var bound time.Duration
+	poll := 20 * time.Millisecond
 	for _, lb := range w.LoadBalancers {
 		hc := lb.HealthCheck
 		rounds := time.Duration(max(hc.HealthyThreshold, hc.UnhealthyThreshold) + 2)
 		bound = max(bound, scaledBy(rounds*hc.Interval, w.Spec.TimeScale))
+		// Look a few times per round: at a high time scale a round is
+		// shorter than 20 ms.
+		poll = min(poll, max(time.Millisecond, scaledBy(hc.Interval, w.Spec.TimeScale)/4))
 	}
 	if bound == 0 {
 		return nil
@@ -112,7 +116,7 @@ func (c *Cluster) waitProvisioned(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster %q: NLB targets still initial after their health checks' thresholds: %s", w.Cluster.Name, strings.Join(initial, ", "))
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 }
