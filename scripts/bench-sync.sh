@@ -2,12 +2,15 @@
 # Measures how long an endpoint change takes to reach every node's rules
 # (the last "RulesSynced" event after `nlbsim scale`), and how long the
 # NLB's reprogramming takes ("NLBProgrammed"), for the default world and a
-# 50-node world. Changes are spaced more than minSyncPeriod (1 s) apart, so
-# each sync may run at once, as kube-proxy's runner allows.
-# Usage: sudo scripts/bench-sync.sh [CHANGES]
+# 50-node world in each proxy mode. Changes are spaced more than
+# minSyncPeriod (1 s) apart, so each sync may run at once, as kube-proxy's
+# runner allows.
+# Usage: sudo scripts/bench-sync.sh [CHANGES] [WORLDS]
+#   WORLDS: a comma-separated list of default, 50, 50-nft (default: all)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 changes=${1:-5}
+worlds=${2:-default,50,50-nft}
 [ "$(id -u)" -eq 0 ] || { echo "needs root: sudo $0" >&2; exit 1; }
 export PATH="/usr/local/go/bin:$PATH"
 cd "$repo"
@@ -31,8 +34,9 @@ for line in open(path):
 PY
 }
 
-for world in "default:" "50 nodes:--nodes 50 --replicas 50 --minimal"; do
+for world in "default:" "50:--nodes 50 --replicas 50 --minimal" "50-nft:--nodes 50 --replicas 50 --minimal --proxy-mode nftables"; do
 	label=${world%%:*}; flags=${world#*:}
+	[[ ",$worlds," == *",$label,"* ]] || continue
 	$nlbsim down --name $name >/dev/null
 	# shellcheck disable=SC2086
 	$nlbsim up --name $name $flags >/dev/null

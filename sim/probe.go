@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +52,7 @@ func (c *Cluster) probe(ctx context.Context) error {
 		checks = append(checks, check{n.Name + " kube-proxy health", fmt.Sprintf("http://%s:%d/healthz", n.IP, w.Cluster.KubeProxy.HealthzPort), ""})
 	}
 
+	fullBefore := neighbourTableFulls()
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	var (
@@ -72,9 +76,49 @@ func (c *Cluster) probe(ctx context.Context) error {
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		return fmt.Errorf("cluster %q is not answering through the data path: %s", w.Cluster.Name, strings.Join(errs, "; "))
+		return fmt.Errorf("cluster %q is not answering through the data path%s: %s", w.Cluster.Name, neighbourTableFull(fullBefore), strings.Join(errs, "; "))
 	}
 	return c.waitProvisioned(ctx)
+}
+
+// neighbourTableFulls is how often the kernel's ARP table refused a new
+// entry because it was full (the sum over CPUs of table_fulls in
+// /proc/net/stat/arp_cache), or -1 when it cannot be read.
+func neighbourTableFulls() int64 {
+	b, err := os.ReadFile("/proc/net/stat/arp_cache")
+	if err != nil {
+		return -1
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	col := slices.Index(strings.Fields(lines[0]), "table_fulls")
+	if col < 0 {
+		return -1
+	}
+	var sum int64
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if col < len(f) {
+			n, _ := strconv.ParseInt(f[col], 16, 64)
+			sum += n
+		}
+	}
+	return sum
+}
+
+// neighbourTableFull names the kernel's limit when the ARP table refused
+// entries since before: one table for every network namespace, bounded by
+// net.ipv4.neigh.default.gc_thresh3, which only the root namespace can
+// change (and nlbsim never changes it). A world whose data path needs more
+// neighbours than that at once cannot answer.
+func neighbourTableFull(before int64) string {
+	after := neighbourTableFulls()
+	if before < 0 || after <= before {
+		return ""
+	}
+	limit, _ := os.ReadFile("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
+	return fmt.Sprintf(" (the kernel's neighbour table was full %d times: one ARP table serves every network namespace, "+
+		"and net.ipv4.neigh.default.gc_thresh3 = %s entries bounds it — a limit of the machine, set in its root namespace, "+
+		"which nlbsim does not change)", after-before, strings.TrimSpace(string(limit)))
 }
 
 // waitProvisioned waits until no NLB target is initial any more: every
@@ -87,10 +131,14 @@ func (c *Cluster) probe(ctx context.Context) error {
 func (c *Cluster) waitProvisioned(ctx context.Context) error {
 	w := c.World
 	var bound time.Duration
+	poll := 20 * time.Millisecond
 	for _, lb := range w.LoadBalancers {
 		hc := lb.HealthCheck
 		rounds := time.Duration(2 * (max(hc.HealthyThreshold, hc.UnhealthyThreshold) + 2))
 		bound = max(bound, scaledBy(rounds*hc.Interval, w.Spec.TimeScale))
+		// Look a few times per round: at a high time scale a round is
+		// shorter than 20 ms.
+		poll = min(poll, max(time.Millisecond, scaledBy(hc.Interval, w.Spec.TimeScale)/4))
 	}
 	if bound == 0 {
 		return nil
@@ -114,7 +162,7 @@ func (c *Cluster) waitProvisioned(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster %q: NLB targets still initial after their health checks' thresholds: %s", w.Cluster.Name, strings.Join(initial, ", "))
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 }

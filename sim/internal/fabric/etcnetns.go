@@ -16,22 +16,24 @@ import (
 // which ip netns exec bind-mounts over /etc, so that exec behaves like a
 // shell on that host.
 func WriteEtcNetns(w *topology.World) error {
-	for _, h := range w.Hosts() {
-		if err := writeEtcNetnsOf(w, h); err != nil {
-			return err
-		}
-	}
-	return nil
+	hosts := hostsFile(w)
+	return each(w.Hosts(), func(h topology.HostRef) error { return writeEtcFiles(w, h, hosts) })
 }
 
 // writeEtcNetnsOf writes one host's files.
 func writeEtcNetnsOf(w *topology.World, h topology.HostRef) error {
+	return writeEtcFiles(w, h, hostsFile(w))
+}
+
+// writeEtcFiles writes one host's files, given the hosts file every host
+// shares.
+func writeEtcFiles(w *topology.World, h topology.HostRef, hosts string) error {
 	dir := filepath.Join(netns.EtcDir, h.Namespace)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	own := fmt.Sprintf("%s\t%s\n", h.IP, hostnameOf(w, h))
-	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hostsFile(w)+own), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts+own), 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(resolvConf(w, h)), 0o644)

@@ -9,10 +9,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/nlbsim/nlbsim/sim/internal/netns"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/nlbsim/nlbsim/nat"
@@ -59,32 +62,59 @@ func PodLinkName(namespace, pod string) string {
 }
 
 // wiring builds and holds the namespaces of one world while they are wired.
+// Its goroutines wire hosts in parallel: the maps are guarded by mu.
 type wiring struct {
-	w       *topology.World
-	handles map[string]*netlink.Handle // by host name
-	nsFDs   map[string]netns.Handle
+	w *topology.World
+
+	mu       sync.Mutex
+	handles  map[string]*netlink.Handle // guarded by mu: by host name
+	nsFDs    map[string]netns.Handle    // guarded by mu: by host name
+	fabIndex map[string]int             // guarded by mu: the VPC's link to each host, by host name
+}
+
+func newWiring(w *topology.World) *wiring {
+	return &wiring{w: w, handles: map[string]*netlink.Handle{}, nsFDs: map[string]netns.Handle{}, fabIndex: map[string]int{}}
+}
+
+// parallelism bounds the goroutines that create and wire namespaces: the
+// kernel serialises most of the work (rtnl), so a few per core keep it
+// busy while others wait in system calls.
+func parallelism() int { return 2 * runtime.NumCPU() }
+
+// each runs fn for every host, a bounded number at a time, and returns
+// the first error.
+func each(hosts []topology.HostRef, fn func(topology.HostRef) error) error {
+	var g errgroup.Group
+	g.SetLimit(parallelism())
+	for _, h := range hosts {
+		g.Go(func() error { return fn(h) })
+	}
+	return g.Wait()
 }
 
 // Build creates every host's namespace, the links between hosts and
 // the VPC fabric (and between pods and their nodes), the addresses and the
-// routes. On error, what it made is left for the caller's teardown.
+// routes. Hosts are created and wired in parallel; pods after the other
+// hosts, since the VPC's route to a pod goes via its node. On error, what
+// it made is left for the caller's teardown.
 func Build(w *topology.World) error {
 	if err := netns.PrepareDir(); err != nil {
 		return err
 	}
-	f := &wiring{w: w, handles: map[string]*netlink.Handle{}, nsFDs: map[string]netns.Handle{}}
+	f := newWiring(w)
 	defer f.close()
 	hosts := w.Hosts()
-	for _, h := range hosts {
+	err := each(hosts, func(h topology.HostRef) error {
 		if err := netns.Create(h.Namespace, netns.HostSysctls(h.Kind)); err != nil {
 			return err
 		}
 		if err := f.open(h); err != nil {
 			return err
 		}
-		if err := f.linkUp(h.Name, "lo"); err != nil {
-			return err
-		}
+		return f.linkUp(h.Name, "lo")
+	})
+	if err != nil {
+		return err
 	}
 	if err := f.wireVPC(); err != nil {
 		return err
@@ -92,21 +122,30 @@ func Build(w *topology.World) error {
 	if err := f.routeRepliesToNLBNodes(); err != nil {
 		return err
 	}
+	var others, pods []topology.HostRef
 	for _, h := range hosts {
-		var err error
 		switch h.Kind {
 		case topology.KindVPC:
-			continue
 		case topology.KindPod:
-			err = f.wirePod(h)
+			pods = append(pods, h)
 		default:
-			err = f.wireHost(h)
-		}
-		if err != nil {
-			return fmt.Errorf("wiring %s: %w", h.Name, err)
+			others = append(others, h)
 		}
 	}
-	return nil
+	if err := each(others, func(h topology.HostRef) error {
+		if err := f.wireHost(h); err != nil {
+			return fmt.Errorf("wiring %s: %w", h.Name, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return each(pods, func(h topology.HostRef) error {
+		if err := f.wirePod(h); err != nil {
+			return fmt.Errorf("wiring %s: %w", h.Name, err)
+		}
+		return nil
+	})
 }
 
 // open takes a netlink handle on a host's namespace.
@@ -115,13 +154,29 @@ func (f *wiring) open(h topology.HostRef) error {
 	if err != nil {
 		return err
 	}
-	f.nsFDs[h.Name] = ns
 	hd, err := netlink.NewHandleAt(ns)
 	if err != nil {
+		ns.Close()
 		return fmt.Errorf("netlink handle in %s: %w", h.Namespace, err)
 	}
-	f.handles[h.Name] = hd
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nsFDs[h.Name], f.handles[h.Name] = ns, hd
 	return nil
+}
+
+// handle is a host's netlink handle.
+func (f *wiring) handle(host string) *netlink.Handle {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.handles[host]
+}
+
+// nsFD is a host's namespace.
+func (f *wiring) nsFD(host string) netns.Handle {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.nsFDs[host]
 }
 
 // AddPod wires one new pod of a running world, as VPC CNI does
@@ -131,7 +186,7 @@ func AddPod(w *topology.World, podName string) (err error) {
 	if err != nil {
 		return err
 	}
-	f := &wiring{w: w, handles: map[string]*netlink.Handle{}, nsFDs: map[string]netns.Handle{}}
+	f := newWiring(w)
 	defer f.close()
 	if err := netns.Create(pod.Namespace, netns.HostSysctls(pod.Kind)); err != nil {
 		return err
@@ -187,19 +242,25 @@ func (f *wiring) close() {
 }
 
 func (f *wiring) linkUp(host, name string) error {
-	h := f.handles[host]
+	_, err := f.linkUpByName(host, name)
+	return err
+}
+
+// linkUpByName sets a host's link up and returns it.
+func (f *wiring) linkUpByName(host, name string) (netlink.Link, error) {
+	h := f.handle(host)
 	l, err := h.LinkByName(name)
 	if err != nil {
-		return fmt.Errorf("%s: link %s: %w", host, name, err)
+		return nil, fmt.Errorf("%s: link %s: %w", host, name, err)
 	}
 	if err := h.LinkSetUp(l); err != nil {
-		return fmt.Errorf("%s: setting %s up: %w", host, name, err)
+		return nil, fmt.Errorf("%s: setting %s up: %w", host, name, err)
 	}
-	return nil
+	return l, nil
 }
 
 func (f *wiring) addAddr(host, link string, p netip.Prefix) error {
-	h := f.handles[host]
+	h := f.handle(host)
 	l, err := h.LinkByName(link)
 	if err != nil {
 		return err
@@ -242,7 +303,7 @@ func flowTable(i int) int { return 100 + i }
 // mark and a table whose default route leads to that node; nat's
 // FabricSteering marks the flows.
 func (f *wiring) routeRepliesToNLBNodes() error {
-	vpc := f.handles[topology.VPCHost]
+	vpc := f.handle(topology.VPCHost)
 	_, nodes := NLBLinks(f.w)
 	for i, n := range nodes {
 		rule := netlink.NewRule()
@@ -258,51 +319,59 @@ func (f *wiring) routeRepliesToNLBNodes() error {
 	return nil
 }
 
-// veth creates a veth pair straight into two namespaces.
-func (f *wiring) veth(aHost, aName, bHost, bName string) error {
+// veth creates a veth pair straight into two namespaces, both ends up,
+// and returns them: a's end (created up) with only its name and b's end
+// as the kernel reports it.
+func (f *wiring) veth(aHost, aName, bHost, bName string) (netlink.Link, error) {
 	la := netlink.NewLinkAttrs()
 	la.Name = aName
 	la.MTU = mtu
-	la.Namespace = netlink.NsFd(f.nsFDs[aHost])
-	v := &netlink.Veth{LinkAttrs: la, PeerName: bName, PeerMTU: mtu, PeerNamespace: netlink.NsFd(f.nsFDs[bHost])}
-	if err := f.handles[topology.VPCHost].LinkAdd(v); err != nil {
-		return fmt.Errorf("veth %s/%s–%s/%s: %w", aHost, aName, bHost, bName, err)
+	la.Flags = net.FlagUp
+	la.Namespace = netlink.NsFd(f.nsFD(aHost))
+	v := &netlink.Veth{LinkAttrs: la, PeerName: bName, PeerMTU: mtu, PeerNamespace: netlink.NsFd(f.nsFD(bHost))}
+	if err := f.handle(topology.VPCHost).LinkAdd(v); err != nil {
+		return nil, fmt.Errorf("veth %s/%s–%s/%s: %w", aHost, aName, bHost, bName, err)
 	}
-	if err := f.linkUp(aHost, aName); err != nil {
-		return err
+	return f.linkUpByName(bHost, bName)
+}
+
+// uplink gives a host's eth0 its /32 address and returns the link.
+func (f *wiring) uplink(h topology.HostRef) (netlink.Link, error) {
+	hd := f.handle(h.Name)
+	eth, err := hd.LinkByName(Uplink)
+	if err != nil {
+		return nil, fmt.Errorf("%s: link %s: %w", h.Name, Uplink, err)
 	}
-	return f.linkUp(bHost, bName)
+	if err := hd.AddrAdd(eth, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(h.IP, 32))}); err != nil {
+		return nil, err
+	}
+	return eth, nil
 }
 
 // wireHost links a host (bastion, node, NLB node, control-plane ENI) to the
 // fabric: a /32 address with its subnet's router as on-link default gateway,
 // so that every packet crosses the VPC router as on AWS.
 func (f *wiring) wireHost(h topology.HostRef) error {
-	fab := LinkName(f.w, h)
-	if err := f.veth(h.Name, Uplink, topology.VPCHost, fab); err != nil {
+	fab, err := f.veth(h.Name, Uplink, topology.VPCHost, LinkName(f.w, h))
+	if err != nil {
 		return err
 	}
-	if err := f.addAddr(h.Name, Uplink, netip.PrefixFrom(h.IP, 32)); err != nil {
+	f.mu.Lock()
+	f.fabIndex[h.Name] = fab.Attrs().Index
+	f.mu.Unlock()
+	eth, err := f.uplink(h)
+	if err != nil {
 		return err
 	}
 	sub, ok := f.w.SubnetOf(h.IP)
 	if !ok {
 		return fmt.Errorf("%s is in no subnet", h.IP)
 	}
-	hd := f.handles[h.Name]
-	eth, err := hd.LinkByName(Uplink)
-	if err != nil {
-		return err
-	}
-	if err := hd.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: sub.Gateway.AsSlice(), Flags: int(netlink.FLAG_ONLINK)}); err != nil {
+	if err := f.handle(h.Name).RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: sub.Gateway.AsSlice(), Flags: int(netlink.FLAG_ONLINK)}); err != nil {
 		return fmt.Errorf("default route: %w", err)
 	}
-	vpc := f.handles[topology.VPCHost]
-	fl, err := vpc.LinkByName(fab)
-	if err != nil {
-		return err
-	}
-	if err := vpc.RouteAdd(&netlink.Route{LinkIndex: fl.Attrs().Index, Dst: hostRoute(h.IP), Scope: netlink.SCOPE_LINK}); err != nil {
+	vpc := f.handle(topology.VPCHost)
+	if err := vpc.RouteAdd(&netlink.Route{LinkIndex: fab.Attrs().Index, Dst: hostRoute(h.IP), Scope: netlink.SCOPE_LINK}); err != nil {
 		return err
 	}
 	if h.Kind != topology.KindNLB {
@@ -311,42 +380,48 @@ func (f *wiring) wireHost(h topology.HostRef) error {
 	_, nodes := NLBLinks(f.w)
 	for i, n := range nodes {
 		if n.Name == h.Name {
-			return vpc.RouteAdd(&netlink.Route{LinkIndex: fl.Attrs().Index, Gw: h.IP.AsSlice(), Table: flowTable(i), Flags: int(netlink.FLAG_ONLINK)})
+			return vpc.RouteAdd(&netlink.Route{LinkIndex: fab.Attrs().Index, Gw: h.IP.AsSlice(), Table: flowTable(i), Flags: int(netlink.FLAG_ONLINK)})
 		}
 	}
 	return nil
+}
+
+// fabricIndex is the index of the VPC's link to a host: recorded when
+// Build wired it, else looked up (a pod added to a running world).
+func (f *wiring) fabricIndex(h topology.HostRef) (int, error) {
+	f.mu.Lock()
+	i, ok := f.fabIndex[h.Name]
+	f.mu.Unlock()
+	if ok {
+		return i, nil
+	}
+	l, err := f.handle(topology.VPCHost).LinkByName(LinkName(f.w, h))
+	if err != nil {
+		return 0, err
+	}
+	return l.Attrs().Index, nil
 }
 
 // wirePod wires a pod as VPC CNI does: the pod holds its VPC address on eth0
 // with a link-local default gateway; the node holds a /32 route to the pod
 // over the veth; the VPC fabric routes the pod's address to its node.
 func (f *wiring) wirePod(h topology.HostRef) error {
-	var pod topology.Pod
-	for _, p := range f.w.Pods {
-		if p.Name == h.Name {
-			pod = p
-		}
+	pod, ok := f.w.Pod(h.Name)
+	if !ok {
+		return fmt.Errorf("pod %s is not in the world", h.Name)
 	}
-	nodeLink := PodLinkName(pod.Namespace, pod.Name)
-	if err := f.veth(h.Name, Uplink, pod.Node, nodeLink); err != nil {
-		return err
-	}
-	if err := f.addAddr(h.Name, Uplink, netip.PrefixFrom(h.IP, 32)); err != nil {
-		return err
-	}
-	node := f.handles[pod.Node]
-	nl, err := node.LinkByName(nodeLink)
+	nl, err := f.veth(h.Name, Uplink, pod.Node, PodLinkName(pod.Namespace, pod.Name))
 	if err != nil {
 		return err
 	}
-	if err := node.RouteAdd(&netlink.Route{LinkIndex: nl.Attrs().Index, Dst: hostRoute(h.IP), Scope: netlink.SCOPE_LINK}); err != nil {
+	eth, err := f.uplink(h)
+	if err != nil {
+		return err
+	}
+	if err := f.handle(pod.Node).RouteAdd(&netlink.Route{LinkIndex: nl.Attrs().Index, Dst: hostRoute(h.IP), Scope: netlink.SCOPE_LINK}); err != nil {
 		return fmt.Errorf("node route: %w", err)
 	}
-	ph := f.handles[h.Name]
-	eth, err := ph.LinkByName(Uplink)
-	if err != nil {
-		return err
-	}
+	ph := f.handle(h.Name)
 	gw := netip.MustParseAddr(podGateway)
 	if err := ph.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: hostRoute(gw), Scope: netlink.SCOPE_LINK}); err != nil {
 		return fmt.Errorf("gateway route: %w", err)
@@ -359,12 +434,11 @@ func (f *wiring) wirePod(h topology.HostRef) error {
 		return fmt.Errorf("gateway neighbour: %w", err)
 	}
 	n, _ := f.w.Node(pod.Node)
-	vpc := f.handles[topology.VPCHost]
-	fab, err := vpc.LinkByName(LinkName(f.w, topology.HostRef{Host: n.Host, Kind: topology.KindNode}))
+	fab, err := f.fabricIndex(topology.HostRef{Host: n.Host, Kind: topology.KindNode})
 	if err != nil {
 		return err
 	}
-	return vpc.RouteAdd(&netlink.Route{LinkIndex: fab.Attrs().Index, Dst: hostRoute(h.IP), Gw: n.IP.AsSlice()})
+	return f.handle(topology.VPCHost).RouteAdd(&netlink.Route{LinkIndex: fab, Dst: hostRoute(h.IP), Gw: n.IP.AsSlice()})
 }
 
 // Teardown removes every namespace and /etc/netns entry of a

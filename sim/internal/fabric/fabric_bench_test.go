@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/nlbsim/nlbsim/nat"
 	"github.com/nlbsim/nlbsim/topology"
 )
 
@@ -106,5 +107,69 @@ func BenchmarkFabric(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+	}
+}
+
+// writeHandScript writes the baseline of `nlbsim up`: the ip(8) script of
+// writeIPScript, then the rules `up` installs, one `ip netns exec NS
+// iptables-restore` per namespace — each node's kube-proxy rules, each NLB
+// node's (targets registering), the VPC fabric's flow steering.
+func writeHandScript(out io.Writer, w *topology.World) error {
+	writeIPScript(out, w)
+	restore := func(host, text string) {
+		fmt.Fprintf(out, "ip netns exec %s iptables-restore -w 5 -W 100000 <<'RULES'\n%sRULES\n", topology.Namespace(w.Cluster.Name, host), text)
+	}
+	links, _ := NLBLinks(w)
+	restore(topology.VPCHost, nat.FabricSteering(links))
+	for _, n := range w.Nodes {
+		rs, err := nat.KubeProxy(w, n.Name)
+		if err != nil {
+			return err
+		}
+		restore(n.Name, rs.RestoreText())
+	}
+	for _, lb := range w.LoadBalancers {
+		var healths []topology.TargetHealth
+		for _, t := range w.Targets(lb) {
+			healths = append(healths, topology.TargetHealth{Target: t, State: topology.TargetInitial})
+		}
+		for _, node := range lb.Nodes {
+			restore(node.Name, nat.NLBNodeRules(lb, node, healths))
+		}
+	}
+	return nil
+}
+
+// BenchmarkHandScript times the hand-written script of the default world
+// (writeHandScript): scripts/bench-fabric.sh divides `nlbsim up`'s time by
+// it.
+func BenchmarkHandScript(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	spec := topology.DefaultSpec()
+	spec.Name = "bench-hand"
+	w, err := topology.Build(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	Teardown(spec.Name)
+	script := filepath.Join(b.TempDir(), "up.sh")
+	f, err := os.Create(script)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := writeHandScript(f, w); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if out, err := exec.Command("bash", script).CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+		b.StopTimer()
+		Teardown(spec.Name)
+		b.StartTimer()
 	}
 }

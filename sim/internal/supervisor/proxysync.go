@@ -3,8 +3,11 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/nlbsim/nlbsim/nat"
 	"github.com/nlbsim/nlbsim/sim/internal/netns"
@@ -34,37 +37,57 @@ type proxySync struct {
 }
 
 func newProxySync(s *Supervisor, w *topology.World) *proxySync {
-	p := &proxySync{s: s}
-	p.reset(w)
-	return p
+	return &proxySync{s: s,
+		applied: map[string]*nat.Ruleset{}, needFull: map[string]bool{},
+		nft: map[string]*nat.NFTProxier{}, nftMode: w.NFTables()}
 }
 
-// reset records the rules a world's nodes carry now (installed by up or a
-// full sync), as the base of the next partial sync.
-func (p *proxySync) reset(w *topology.World) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.applied, p.needFull = map[string]*nat.Ruleset{}, map[string]bool{}
-	p.nft, p.nftMode = map[string]*nat.NFTProxier{}, w.NFTables()
-	for _, n := range w.Nodes {
-		if rs, err := nat.KubeProxy(w, n.Name); err == nil {
-			p.applied[n.Name] = rs
-		} else {
-			p.needFull[n.Name] = true
+// warm records the rules up installed on every node of w, as the base of
+// each node's first partial sync: the same generation, kept off the
+// kernel (in nftables mode, kube-proxy's first transaction gives the
+// proxier what it remembers after it). Start calls it: it takes running at
+// once, so that every sync and mode change waits for it, and records in
+// the background, nodes in parallel. It gives up when the supervisor
+// stops; a node it did not record gets a full sync.
+func (p *proxySync) warm(w *topology.World) {
+	p.running.Lock()
+	go func() {
+		defer p.running.Unlock()
+		rulesets := make([]*nat.Ruleset, len(w.Nodes))
+		proxiers := make([]*nat.NFTProxier, len(w.Nodes))
+		var g errgroup.Group
+		g.SetLimit(runtime.NumCPU())
+		for i, n := range w.Nodes {
+			g.Go(func() error {
+				if p.s.life.Err() != nil {
+					return nil
+				}
+				if rs, err := nat.KubeProxy(w, n.Name); err == nil {
+					rulesets[i] = rs
+				}
+				if w.NFTables() {
+					np := nat.NewNFTProxier(n.Name)
+					if _, err := np.Sync(w, nat.NFTSyncOptions{Full: true}, nil); err == nil {
+						proxiers[i] = np
+					}
+				}
+				return nil
+			})
 		}
-		if p.nftMode {
-			// up sent kube-proxy's first transaction (nat.NFTablesText);
-			// the same sync, kept off the kernel, gives the proxier what
-			// it remembers after it.
-			np := nat.NewNFTProxier(n.Name)
-			if _, err := np.Sync(w, nat.NFTSyncOptions{Full: true}, nil); err == nil {
-				p.nft[n.Name] = np
+		g.Wait()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for i, n := range w.Nodes {
+			if rulesets[i] != nil {
+				p.applied[n.Name] = rulesets[i]
+			} else {
+				p.needFull[n.Name] = true
+			}
+			if proxiers[i] != nil {
+				p.nft[n.Name] = proxiers[i]
 			}
 		}
-	}
+	}()
 }
 
 // request asks for a sync, honouring minSyncPeriod (divided by the time

@@ -198,6 +198,7 @@ func (s *Supervisor) Start() (err error) {
 		return err
 	}
 	s.services = svcs
+	s.proxy.warm(w)
 	return nil
 }
 
