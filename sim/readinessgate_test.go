@@ -53,10 +53,22 @@ func TestRolloutWithAndWithoutReadinessGates(t *testing.T) {
 			t.Logf("readiness gates %-5v: %d of %d requests failed; per tenth of the run: %v (%v)", gates, report.Errors, report.Requests, report.ErrorsOverTime, report.ErrorsByKind)
 			if gates {
 				assert.Zero(t, report.Errors, "with readiness gates no request fails")
-				w, err := sim.LoadWorld(c.World.Cluster.Name)
-				require.NoError(t, err)
-				d, _ := w.Deployment(topology.AppNamespace, topology.AppDeployment)
-				assert.Empty(t, w.OldPods(d), "the rollout was complete before the run ended: every request of it was checked")
+				// The run can end before the rollout does (each new pod
+				// waits for its target's health checks): requests go on
+				// until no old pod is left, so every moment of it is checked.
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					w, err := sim.LoadWorld(c.World.Cluster.Name)
+					require.NoError(t, err)
+					d, _ := w.Deployment(topology.AppNamespace, topology.AppDeployment)
+					if len(w.OldPods(d)) == 0 {
+						break
+					}
+					require.True(t, time.Now().Before(deadline), "the rollout did not complete in 30 s: %v left", w.OldPods(d))
+					more, err := sim.Traffic(context.Background(), w, sim.TrafficOptions{Requests: 500, Concurrency: 8, Timeout: 2 * time.Second})
+					require.NoError(t, err)
+					assert.Zero(t, more.Errors, "with readiness gates no request fails while the rollout goes on: %v", more.ErrorsByKind)
+				}
 			} else {
 				assert.Positive(t, report.Errors, "without readiness gates the rollout leaves no usable target for a while")
 			}
