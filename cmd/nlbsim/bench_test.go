@@ -55,7 +55,7 @@ func TestBenchNeedsRoot(t *testing.T) {
 // key, both modes at both sizes, and a plot that is a valid PNG or SVG with
 // every mode's series. bench itself fails unless each partial sync of its
 // incremental measurement reached node-1's kernel (its count of rules grew
-// with the added endpoint and came back after it went), so a run that
+// with the added endpoint and shrank again after it went), so a run that
 // succeeds has checked that too.
 func TestBenchSmallRun(t *testing.T) {
 	simtest.RequireRoot(t)
