@@ -25,29 +25,33 @@ import (
 	"github.com/nlbsim/nlbsim/topology"
 )
 
-// Mode is a kube-proxy mode bench can measure.
+// Mode is a kube-proxy mode bench can measure: one entry of modes.
 type Mode struct {
 	Name string
 	// spec sets the mode on a cluster's spec.
 	spec func(*topology.Spec)
-	// firstSync generates a node's rules and loads them into a fresh
-	// namespace as up loads a new node; the loading command (the restore,
-	// or nft) is started through run.
+	// firstSync generates a node's kube-proxy rules and loads them into a
+	// fresh namespace as up loads a new node; the loading command (the
+	// restore, or nft) is started through run.
 	firstSync func(b nat.Backend, w *topology.World, node string, run nat.RunInNamespace) error
-	// count counts the rules (nftables: rules and set elements) a live
-	// node holds.
+	// empty removes what firstSync loaded.
+	empty func(b nat.Backend, run nat.RunInNamespace) error
+	// count counts what a live node's packets are matched against: the
+	// rules of every iptables table and, in nftables mode, kube-proxy's
+	// table's rules and set and map elements.
 	count func(w *topology.World, node string) (int, error)
 }
 
-// modes are the proxy modes of this build, in the order a run measures
-// them. nftables mode joins with one entry here once Spec.ProxyMode has it.
+// modes are the proxy modes bench measures, in the order a run measures
+// them.
 var modes = []Mode{
-	{Name: "iptables", spec: func(*topology.Spec) {}, firstSync: iptablesFirstSync, count: iptablesCount},
+	{Name: "iptables", spec: func(*topology.Spec) {}, firstSync: iptablesFirstSync, empty: iptablesEmpty, count: iptablesCount},
+	{Name: "nftables", spec: func(s *topology.Spec) { s.ProxyMode = topology.ProxyNFTables },
+		firstSync: nftablesFirstSync, empty: nftablesEmpty, count: nftablesCount},
 }
 
-// ErrModeUnavailable is the error of a proxy mode that exists upstream but
-// not in this build.
-var ErrModeUnavailable = errors.New("not available in this build")
+// DefaultModes is the --proxy-mode of a run that names none: every mode.
+func DefaultModes() string { return strings.Join(ModeNames(), ",") }
 
 // ParseModes reads a comma-separated list of proxy modes.
 func ParseModes(list string) ([]Mode, error) {
@@ -55,17 +59,13 @@ func ParseModes(list string) ([]Mode, error) {
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
 		i := slices.IndexFunc(modes, func(m Mode) bool { return m.Name == name })
-		switch {
-		case i >= 0:
-			if slices.ContainsFunc(out, func(m Mode) bool { return m.Name == name }) {
-				return nil, fmt.Errorf("proxy mode %q given twice", name)
-			}
-			out = append(out, modes[i])
-		case name == "nftables":
-			return nil, fmt.Errorf("nftables mode is %w", ErrModeUnavailable)
-		default:
+		if i < 0 {
 			return nil, fmt.Errorf("unknown proxy mode %q (valid: %s)", name, strings.Join(ModeNames(), ", "))
 		}
+		if slices.ContainsFunc(out, func(m Mode) bool { return m.Name == name }) {
+			return nil, fmt.Errorf("proxy mode %q given twice", name)
+		}
+		out = append(out, modes[i])
 	}
 	return out, nil
 }
@@ -109,6 +109,10 @@ type Options struct {
 	EndpointsPerService int // 0: topology.DefaultBenchEndpoints
 	// Samples is the number of new connections timed per path and size.
 	Samples int
+	// TimeScale divides the clusters' AWS and Kubernetes timers (0: 1,
+	// AWS's own): up's wait for healthy NLB targets and kube-proxy's
+	// minSyncPeriod shrink; what bench times does not wait on them.
+	TimeScale float64
 	// InProcess runs each cluster's supervisor in this process (tests)
 	// instead of a detached one (the CLI).
 	InProcess bool
@@ -182,6 +186,9 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 			spec.Name = fmt.Sprintf("bench-%d-%s%d", os.Getpid(), m.Name[:2], i)
 			spec.Mode = topology.TargetInstance // the NLB's packets go through the node's NodePort rules
 			spec.Services, spec.EndpointsPerService = n, opts.EndpointsPerService
+			if opts.TimeScale != 0 {
+				spec.TimeScale = opts.TimeScale
+			}
 			m.spec(&spec)
 			cases = append(cases, &benchCase{mode: m, spec: spec,
 				label:  fmt.Sprintf("%s, %d Services:", m.Name, n),
@@ -248,7 +255,7 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 	for _, c := range cases {
 		c.result.FirstPacketMs = FirstPacket{FromPod: percentiles(c.fromPod), FromNLB: percentiles(c.fromNLB)}
 		r.step(c.label + " incremental sync after an endpoint change")
-		if c.result.IncrementalSyncMs, err = incrementalSync(ctx, c.cluster.World); err != nil {
+		if c.result.IncrementalSyncMs, err = incrementalSync(ctx, c.mode, c.cluster.World, c.result.Rules); err != nil {
 			return nil, c.fail(err)
 		}
 		if err := c.cluster.Down(); err != nil {

@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"image/png"
 	"io"
 	"strings"
@@ -19,15 +18,33 @@ func TestParseModes(t *testing.T) {
 	require.Len(t, m, 1)
 	assert.Equal(t, "iptables", m[0].Name)
 
-	_, err = ParseModes("iptables,nftables")
-	require.ErrorIs(t, err, ErrModeUnavailable)
-	assert.EqualError(t, err, "nftables mode is not available in this build")
+	m, err = ParseModes(DefaultModes())
+	require.NoError(t, err)
+	require.Len(t, m, 2)
+	assert.Equal(t, []string{"iptables", "nftables"}, []string{m[0].Name, m[1].Name})
+	m, err = ParseModes("nftables, iptables")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"nftables", "iptables"}, []string{m[0].Name, m[1].Name}, "measured in the order given")
 
-	for _, bad := range []string{"ipvs", "", "iptables,iptables", "iptables,"} {
+	for _, bad := range []string{"ipvs", "", "iptables,iptables", "iptables,", "nftables,nftables"} {
 		_, err := ParseModes(bad)
 		assert.Error(t, err, "%q", bad)
-		assert.False(t, errors.Is(err, ErrModeUnavailable), "%q", bad)
 	}
+}
+
+// countNFT counts rules and set and map elements, not chains, sets or
+// the table.
+func TestCountNFT(t *testing.T) {
+	doc := `{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"table": {"family": "ip", "name": "kube-proxy"}},
+	  {"chain": {"name": "services"}}, {"set": {"name": "cluster-ips", "elem": ["10.100.0.1", "10.100.0.10"]}},
+	  {"set": {"name": "nodeport-ips"}},
+	  {"map": {"name": "service-ips", "elem": [[{"concat": ["10.100.0.1", "tcp", 443]}, {"goto": {"target": "service-X"}}]]}},
+	  {"rule": {"chain": "services", "expr": []}}, {"rule": {"chain": "services", "expr": []}}]}`
+	n, err := countNFT([]byte(doc))
+	require.NoError(t, err)
+	assert.Equal(t, 5, n)
+	_, err = countNFT([]byte("table ip kube-proxy {"))
+	assert.Error(t, err)
 }
 
 func TestParseSizes(t *testing.T) {

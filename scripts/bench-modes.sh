@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # nlbsim bench at the sizes that matter: first-packet latency, full and
 # incremental sync, rules and restore memory per proxy mode, with the ratio
-# of each size's first-packet latency to the run's smallest size.
+# of each size's first-packet latency to the same mode's smallest size in
+# the same run.
 #
 #   sudo scripts/bench-modes.sh [SIZES] [MODES] [SAMPLES]
-#   defaults: 0,1000,5000,10000 iptables 5000
+#   defaults: 0,1000,5000,10000 iptables,nftables 5000
 #
 # Writes bench-modes.json, bench-modes.svg and bench-modes.png into
 # $NLBSIM_BENCH_OUT (default: the current directory).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 sizes=${1:-0,1000,5000,10000}
-modes=${2:-iptables}
+modes=${2:-iptables,nftables}
 samples=${3:-5000}
 out=$(realpath "${NLBSIM_BENCH_OUT:-.}")
 [ "$(id -u)" -eq 0 ] || { echo "needs root: sudo $0" >&2; exit 1; }
@@ -20,7 +21,7 @@ cd "$repo"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/nlbsim" ./cmd/nlbsim
-echo "== $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), $(iptables --version), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), $(iptables --version), $(nft --version), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== nlbsim bench --proxy-mode $modes --services $sizes -n $samples"
 start=$(date +%s)
 "$tmp/nlbsim" bench --proxy-mode "$modes" --services "$sizes" -n "$samples" -o json --plot "$out/bench-modes.svg" --plot "$out/bench-modes.png" >"$out/bench-modes.json"

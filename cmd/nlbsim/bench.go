@@ -21,6 +21,7 @@ type benchFlags struct {
 	modes, services string
 	endpoints       int
 	samples         int
+	timeScale       float64
 	output          string
 	plots           []string
 }
@@ -28,7 +29,7 @@ type benchFlags struct {
 func newBenchCmd(g *globalFlags) *cobra.Command {
 	f := &benchFlags{}
 	cmd := &cobra.Command{
-		Use:   "bench [--proxy-mode iptables[,nftables]] [--services LIST] [--endpoints-per-service M] [-n SAMPLES] [-o table|json] [--plot FILE.png|.svg]",
+		Use:   "bench [--proxy-mode iptables,nftables] [--services LIST] [--endpoints-per-service M] [-n SAMPLES] [--time-scale F] [-o table|json] [--plot FILE.png|.svg]",
 		Short: "Measure first-packet latency, sync time and ruleset size per proxy mode as the number of Services grows",
 		Long: `bench brings up one cluster per proxy mode and size (named bench-<pid>-…, removed
 at the end), each with that many extra ClusterIP Services (see up --services),
@@ -36,13 +37,14 @@ and measures on node-1: the time from SYN to SYN-ACK of new connections to the
 walkthrough's Service (listed last in KUBE-SERVICES) from a pod to its
 ClusterIP and from the bastion through the NLB (instance targets), sampled in
 turns over all clusters; the node's full sync into a fresh namespace and its
-incremental sync after an endpoint change; its rules and the restore's peak
-memory.`,
+incremental sync after an endpoint change; its rules (nftables mode: also
+kube-proxy's set and map elements) and the peak memory of the restore or nft
+process of the full sync. By default both proxy modes, iptables first.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			modes, err := bench.ParseModes(f.modes)
 			if err != nil {
-				return &usageError{fmt.Errorf("--proxy-mode: %w", err)}
+				return usagef("--proxy-mode: %v", err)
 			}
 			sizes, err := bench.ParseSizes(f.services)
 			if err != nil {
@@ -53,6 +55,9 @@ memory.`,
 			}
 			if f.samples < 1 {
 				return usagef("-n: %d samples; need at least 1", f.samples)
+			}
+			if !(f.timeScale >= 1 && f.timeScale <= 1e6) {
+				return usagef("--time-scale: %v is out of range [1, 1000000]", f.timeScale)
 			}
 			if f.output != "table" && f.output != "json" {
 				return usagef("-o: unknown format %q (valid: table, json)", f.output)
@@ -67,7 +72,7 @@ memory.`,
 			defer stop()
 			bar := newStepBar(cmd.ErrOrStderr())
 			report, err := bench.Run(ctx, bench.Options{
-				Modes: modes, Services: sizes, EndpointsPerService: f.endpoints, Samples: f.samples,
+				Modes: modes, Services: sizes, EndpointsPerService: f.endpoints, Samples: f.samples, TimeScale: f.timeScale,
 				Progress: bar.update,
 			})
 			bar.finish()
@@ -89,10 +94,11 @@ memory.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.modes, "proxy-mode", "iptables", "kube-proxy modes to measure, comma-separated (this build: "+strings.Join(bench.ModeNames(), ", ")+")")
+	fl.StringVar(&f.modes, "proxy-mode", bench.DefaultModes(), "kube-proxy modes to measure, comma-separated, in order ("+strings.Join(bench.ModeNames(), ", ")+")")
 	fl.StringVar(&f.services, "services", "0,1000,5000,10000", "numbers of extra ClusterIP Services, comma-separated, measured in order")
 	fl.IntVar(&f.endpoints, "endpoints-per-service", topology.DefaultBenchEndpoints, "endpoints of each extra Service")
 	fl.IntVarP(&f.samples, "samples", "n", 2000, "new connections timed per path and size")
+	fl.Float64Var(&f.timeScale, "time-scale", 1, "divide the clusters' AWS and Kubernetes timers by this factor (up's wait for healthy targets; not what is timed)")
 	fl.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	fl.StringArrayVar(&f.plots, "plot", nil, "also draw latency and sync time against the number of Services into FILE.png or FILE.svg (repeatable)")
 	return cmd
@@ -125,7 +131,7 @@ func writePlot(r *bench.Report, format, name string) error {
 // latency also as a ratio to the mode's first size.
 func writeBenchTable(out io.Writer, r *bench.Report) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "MODE\tSERVICES\tENDPOINTS\tPOD→CLUSTERIP p50\tp99\tBASTION→NLB p50\tp99\tFULL SYNC\tINCR. SYNC\tRULES\tRESTORE RSS\t")
+	fmt.Fprintln(tw, "MODE\tSERVICES\tENDPOINTS\tPOD→CLUSTERIP p50\tp99\tBASTION→NLB p50\tp99\tFULL SYNC\tINCR. SYNC\tRULES\tRESTORE/NFT RSS\t")
 	base := map[string]bench.Result{}
 	for _, res := range r.Results {
 		if _, ok := base[res.ProxyMode]; !ok {

@@ -23,8 +23,7 @@ func TestBenchBadUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--proxy-mode", "nftables"}, "nftables mode is not available in this build"},
-		{[]string{"--proxy-mode", "iptables,nftables"}, "nftables mode is not available in this build"},
+		{[]string{"--proxy-mode", "nftables,nftables"}, `proxy mode "nftables" given twice`},
 		{[]string{"--proxy-mode", "ipvs"}, `unknown proxy mode "ipvs"`},
 		{[]string{"--services", "0,1k"}, `--services: "1k" is not a number of Services`},
 		{[]string{"--services", "0,0"}, "given twice"},
@@ -32,6 +31,7 @@ func TestBenchBadUsage(t *testing.T) {
 		{[]string{"--services", ""}, "--services"},
 		{[]string{"-n", "0"}, "-n: 0 samples"},
 		{[]string{"--endpoints-per-service", "0"}, "--endpoints-per-service"},
+		{[]string{"--time-scale", "0"}, "--time-scale: 0 is out of range"},
 		{[]string{"-o", "yaml"}, `unknown format "yaml"`},
 		{[]string{"--plot", "out.jpg"}, ".png or .svg"},
 	}
@@ -51,44 +51,59 @@ func TestBenchNeedsRoot(t *testing.T) {
 	assert.Contains(t, r.stderr, "needs root")
 }
 
-// A small run gives a report of SPEC §6's shape, key for key, and a plot
-// that is a valid PNG or SVG with the run's sizes and series.
+// A small run of both modes gives a report of SPEC §6's shape, key for
+// key, both modes at both sizes, and a plot that is a valid PNG or SVG with
+// every mode's series. bench itself fails unless each partial sync of its
+// incremental measurement reached node-1's kernel (its count of rules grew
+// with the added endpoint and shrank again after it went), so a run that
+// succeeds has checked that too.
 func TestBenchSmallRun(t *testing.T) {
 	simtest.RequireRoot(t)
 	dir := t.TempDir()
-	r := nlbsim(t, "bench", "--services", "0,50", "-n", "200", "-o", "json",
+	const clusters = "/run/netns/nlbsim.bench-[0-9]*-[in][pf][0-9]*.*"
+	before, _ := filepath.Glob(clusters) // another run's, on a shared machine
+	r := nlbsim(t, "bench", "--services", "0,50", "-n", "100", "--time-scale", "10", "-o", "json",
 		"--plot", filepath.Join(dir, "bench.png"), "--plot", filepath.Join(dir, "bench.svg"))
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
-	left, _ := filepath.Glob("/run/netns/nlbsim.bench-*")
-	assert.Empty(t, left, "bench removes its clusters")
+	after, _ := filepath.Glob(clusters)
+	for _, ns := range after {
+		assert.Contains(t, before, ns, "bench removes its clusters")
+	}
 	{
 		var doc map[string]any
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &doc), r.stdout)
 		assert.Equal(t, []string{"results", "schemaVersion"}, keys(doc))
 		assert.EqualValues(t, 1, doc["schemaVersion"])
 		results, _ := doc["results"].([]any)
-		require.Len(t, results, 2)
-		var rules []float64
+		require.Len(t, results, 4, "two modes at two sizes")
+		rules := map[string][]float64{}
 		for i, res := range results {
 			m := res.(map[string]any)
 			assert.Equal(t, []string{"endpointsPerService", "firstPacketMs", "fullSyncMs", "incrementalSyncMs", "proxyMode", "restoreMaxRSSMiB", "rules", "services"}, keys(m))
-			assert.Equal(t, "iptables", m["proxyMode"])
-			assert.EqualValues(t, []int{0, 50}[i], m["services"])
+			mode := []string{"iptables", "nftables"}[i/2]
+			assert.Equal(t, mode, m["proxyMode"], "the default measures both modes, iptables first")
+			assert.EqualValues(t, []int{0, 50}[i%2], m["services"])
 			assert.EqualValues(t, 10, m["endpointsPerService"])
 			fp := m["firstPacketMs"].(map[string]any)
 			assert.Equal(t, []string{"fromNLB", "fromPod"}, keys(fp))
 			for _, path := range []string{"fromPod", "fromNLB"} {
 				p := fp[path].(map[string]any)
 				assert.Equal(t, []string{"p50", "p99"}, keys(p))
-				assert.Greater(t, p["p50"], 0.0, "%s p50", path)
-				assert.GreaterOrEqual(t, p["p99"], p["p50"], "%s", path)
+				assert.Greater(t, p["p50"], 0.0, "%s %s p50", mode, path)
+				assert.GreaterOrEqual(t, p["p99"], p["p50"], "%s %s", mode, path)
 			}
 			for _, k := range []string{"fullSyncMs", "incrementalSyncMs", "rules", "restoreMaxRSSMiB"} {
-				assert.Greater(t, m[k], 0.0, k)
+				assert.Greater(t, m[k], 0.0, "%s %s", mode, k)
 			}
-			rules = append(rules, m["rules"].(float64))
+			rules[mode] = append(rules[mode], m["rules"].(float64))
 		}
-		assert.Greater(t, rules[1], rules[0]+50, "50 Services add rules")
+		// 50 Services × 10 endpoints: iptables mode writes at least a
+		// rule per endpoint; nftables mode a chain of rules per endpoint
+		// and a set and a map element per Service.
+		for mode, n := range rules {
+			require.Len(t, n, 2, mode)
+			assert.Greater(t, n[1], n[0]+500, "%s: 50 Services add rules", mode)
+		}
 	}
 	for _, ext := range []string{"png", "svg"} {
 		f, err := os.Open(filepath.Join(dir, "bench."+ext))
@@ -98,8 +113,13 @@ func TestBenchSmallRun(t *testing.T) {
 			require.NoError(t, err, "the plot is a PNG")
 		} else {
 			texts := svgTexts(t, f)
-			for _, want := range []string{"0", "50", "iptables from a pod", "iptables through the NLB", "First-packet latency p99", "iptables full sync", "iptables incremental sync"} {
-				assert.Contains(t, texts, want)
+			assert.Contains(t, texts, "0")
+			assert.Contains(t, texts, "50")
+			assert.Contains(t, texts, "First-packet latency p99")
+			for _, mode := range []string{"iptables", "nftables"} {
+				for _, series := range []string{"from a pod", "through the NLB", "full sync", "incremental sync"} {
+					assert.Contains(t, texts, mode+" "+series)
+				}
 			}
 		}
 		f.Close()
