@@ -48,7 +48,7 @@ Exit codes: 0 the rules agree, 1 they differ, 2 bad usage or bad input.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runDiff(cmd, g, f) },
 	}
 	f.from.register(cmd)
-	cmd.Flags().StringVar(&f.node, "node", "", "the node whose rules --rules holds, as `kubectl get nodes` prints it")
+	cmd.Flags().StringVar(&f.node, "node", "", "the node whose rules --rules holds, as kubectl get nodes prints it")
 	cmd.Flags().StringVar(&f.rules, "rules", "", "that node's iptables-save, or nft list ruleset in nftables mode (- reads standard input)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	return cmd

@@ -37,7 +37,7 @@ func newExplainCmd(g *globalFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return runExplain(cmd, g, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.rules, "rules", "", "an iptables-save dump, or kube-proxy's table as `nft list ruleset` text, `nft -j list ruleset` JSON or nft -f input (- reads standard input); needs no root")
+	fl.StringVar(&f.rules, "rules", "", "an iptables-save dump, or kube-proxy's table as nft list ruleset text, nft -j list ruleset JSON or nft -f input (- reads standard input); needs no root")
 	fl.StringVar(&f.node, "node", "", "a node of the running cluster: its live rules and addresses (needs root)")
 	fl.StringVar(&f.dst, "dst", "", "destination IP:PORT")
 	fl.StringVarP(&f.proto, "protocol", "p", "tcp", "the packet's protocol: tcp, udp or sctp")

@@ -27,7 +27,7 @@ type fromFlags struct {
 }
 
 func (f *fromFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringSliceVar(&f.files, "from", nil, "a real cluster's objects: `kubectl get nodes,services,endpointslices,pods -A -o yaml` (or -o json), and optionally the kube-proxy ConfigMap; a file, a directory or -; repeatable")
+	cmd.Flags().StringSliceVar(&f.files, "from", nil, "a real cluster's objects: the output of kubectl get nodes,services,endpointslices,pods -A -o yaml (or -o json), and optionally the kube-proxy ConfigMap; a file, a directory or -; repeatable")
 	usage := "kube-proxy's mode (default: the ConfigMap's, else iptables); nlbsim models iptables"
 	if f.nft {
 		usage = "kube-proxy's mode: iptables (v1.30) or nftables (v1.33); default: the ConfigMap's, else what --rules holds"

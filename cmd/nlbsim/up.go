@@ -145,7 +145,7 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.instanceType, "instance-type", d.InstanceType, "EC2 instance type of the nodes (caps pods per node as VPC CNI does)")
 	fl.IntVar(&f.services, "services", 0, "add this many ClusterIP Services (namespace bench) whose endpoints never answer: a big node ruleset for scale experiments")
 	fl.IntVar(&f.endpoints, "endpoints-per-service", 10, "endpoints of each --services Service")
-	fl.StringSliceVar(&f.from, "from", nil, "rebuild a real cluster: `kubectl get nodes,services,endpointslices,pods -A -o yaml` (or -o json), and optionally the kube-proxy ConfigMap; a file, a directory or -; repeatable")
+	fl.StringSliceVar(&f.from, "from", nil, "rebuild a real cluster from the output of kubectl get nodes,services,endpointslices,pods -A -o yaml (or -o json), and optionally the kube-proxy ConfigMap; a file, a directory or -; repeatable")
 	fl.StringVar(&f.pauseAt, "pause-at", "", "for interruption tests: pause a first up before this step until SIGINT or SIGTERM")
 	fl.MarkHidden("pause-at")
 	return cmd
