@@ -15,6 +15,14 @@ export PATH="/usr/local/go/bin:/usr/lib/go/bin:$PATH"
 # An older Go (see provision.sh) fetches the version go.mod names.
 export GOTOOLCHAIN=auto
 cd "$repo"
+# The conformance modules' first build (k8s.io/kubernetes twice: minutes on
+# a clean machine) runs in the background beside the static checks and
+# Chromium's install; the kernel tests wait for it, so they never share the
+# cores with it.
+phase "conformance build (background)"
+conformance_log=$(mktemp)
+(for mod in conformance conformance/nftables; do (cd "$repo/$mod" && go vet ./...) || exit 1; done) >"$conformance_log" 2>&1 &
+conformance_build=$!
 phase "vet, staticcheck, deadcode"
 go vet ./...
 # staticcheck and deadcode, through the Go toolchain: no findings but the
@@ -46,6 +54,12 @@ fi
 # (the supervisor in process: the living cluster, the NLB, DNS, traffic)
 # runs under the race detector; cmd's tests include a -race build of the
 # CLI under chaos.
+phase "waiting for the conformance build"
+if ! wait "$conformance_build"; then
+	cat "$conformance_log" >&2
+	exit 1
+fi
+rm -f "$conformance_log"
 phase "sim under -race"
 go test -race -count=1 -p 1 -timeout 15m ./sim/...
 # The big worlds (sim/bigworld_test.go: 2,000 Services in each mode) build
