@@ -75,6 +75,36 @@ func TestOwnRulesAgree(t *testing.T) {
 }
 
 // Each planted fault is found, named, and is all that is reported.
+// withoutService is a copy of w without the Service key (namespace/name).
+func withoutService(w *topology.World, key string) *topology.World {
+	w = w.Clone()
+	var kept []topology.Service
+	for _, s := range w.Services {
+		if s.Key() != key {
+			kept = append(kept, s)
+		}
+	}
+	w.Services = kept
+	return w
+}
+
+// dropSliceEndpoint removes the endpoint ip from the slices of the Service
+// key in w, leaving everything else as it is.
+func dropSliceEndpoint(w *topology.World, key, ip string) {
+	for i := range w.Services {
+		if w.Services[i].Key() != key {
+			continue
+		}
+		var kept []topology.SliceEndpoint
+		for _, e := range w.Services[i].SliceEndpoints {
+			if e.IP.String() != ip {
+				kept = append(kept, e)
+			}
+		}
+		w.Services[i].SliceEndpoints = kept
+	}
+}
+
 func TestPlantedFaults(t *testing.T) {
 	const host = "node-1"
 	base := world(t)
@@ -82,18 +112,7 @@ func TestPlantedFaults(t *testing.T) {
 
 	t.Run("an endpoint removed from the slices only", func(t *testing.T) {
 		w := base.Clone()
-		for i := range w.Services {
-			if w.Services[i].Key() != "shop/api" {
-				continue
-			}
-			var kept []topology.SliceEndpoint
-			for _, e := range w.Services[i].SliceEndpoints {
-				if e.IP.String() != "192.168.2.122" {
-					kept = append(kept, e)
-				}
-			}
-			w.Services[i].SliceEndpoints = kept
-		}
+		dropSliceEndpoint(w, "shop/api", "192.168.2.122")
 		r := compare(t, w, host, text)
 		require.False(t, r.Agree)
 		require.Len(t, r.Services, 1, dump(t, r))
@@ -111,14 +130,7 @@ func TestPlantedFaults(t *testing.T) {
 	})
 
 	t.Run("a Service deleted but its chains left", func(t *testing.T) {
-		w := base.Clone()
-		var kept []topology.Service
-		for _, s := range w.Services {
-			if s.Key() != "shop/cart" {
-				kept = append(kept, s)
-			}
-		}
-		w.Services = kept
+		w := withoutService(base, "shop/cart")
 		r := compare(t, w, host, text)
 		require.Len(t, r.Services, 1, dump(t, r))
 		d := r.Services[0]
@@ -132,14 +144,7 @@ func TestPlantedFaults(t *testing.T) {
 	})
 
 	t.Run("a NodePort Service deleted but its chains left", func(t *testing.T) {
-		w := base.Clone()
-		var kept []topology.Service
-		for _, s := range w.Services {
-			if s.Key() != "shop/api" {
-				kept = append(kept, s)
-			}
-		}
-		w.Services = kept
+		w := withoutService(base, "shop/api")
 		r := compare(t, w, host, text)
 		require.Len(t, r.Services, 1, dump(t, r))
 		d := r.Services[0]

@@ -76,32 +76,10 @@ func TestNFTPlantedFaults(t *testing.T) {
 	const host = "node-1"
 	base := nftWorld(t)
 	text := readFixture(t, nftListing)
-	without := func(key string) *topology.World {
-		w := base.Clone()
-		var kept []topology.Service
-		for _, s := range w.Services {
-			if s.Key() != key {
-				kept = append(kept, s)
-			}
-		}
-		w.Services = kept
-		return w
-	}
 
 	t.Run("an endpoint removed from the slices only", func(t *testing.T) {
 		w := base.Clone()
-		for i := range w.Services {
-			if w.Services[i].Key() != "shop/api" {
-				continue
-			}
-			var kept []topology.SliceEndpoint
-			for _, e := range w.Services[i].SliceEndpoints {
-				if e.IP.String() != "192.168.2.122" {
-					kept = append(kept, e)
-				}
-			}
-			w.Services[i].SliceEndpoints = kept
-		}
+		dropSliceEndpoint(w, "shop/api", "192.168.2.122")
 		r := compareNFT(t, w, host, text)
 		require.False(t, r.Agree)
 		require.Len(t, r.Services, 1, dump(t, r))
@@ -119,7 +97,7 @@ func TestNFTPlantedFaults(t *testing.T) {
 	})
 
 	t.Run("a Service deleted but its chains and elements left", func(t *testing.T) {
-		r := compareNFT(t, without("shop/api"), host, text)
+		r := compareNFT(t, withoutService(base, "shop/api"), host, text)
 		require.Len(t, r.Services, 1, dump(t, r))
 		d := r.Services[0]
 		assert.Equal(t, "shop/api", d.Service)
@@ -279,26 +257,8 @@ func TestNFTListedFormAgrees(t *testing.T) {
 // The JSON listing gives the same findings as the text one.
 func TestNFTJSONFindings(t *testing.T) {
 	base := nftWorld(t)
-	w := base.Clone()
-	var kept []topology.Service
-	for _, s := range w.Services {
-		if s.Key() != "shop/cart" {
-			kept = append(kept, s)
-		}
-	}
-	w.Services = kept
-	for i := range w.Services {
-		if w.Services[i].Key() != "shop/api" {
-			continue
-		}
-		var eps []topology.SliceEndpoint
-		for _, e := range w.Services[i].SliceEndpoints {
-			if e.IP.String() != "192.168.2.122" {
-				eps = append(eps, e)
-			}
-		}
-		w.Services[i].SliceEndpoints = eps
-	}
+	w := withoutService(base, "shop/cart")
+	dropSliceEndpoint(w, "shop/api", "192.168.2.122")
 	text, js := compareNFT(t, w, "node-1", readFixture(t, nftListing)), compareNFT(t, w, "node-1", readFixture(t, nftListingJSON))
 	require.Len(t, text.Services, 2, dump(t, text))
 	assert.Equal(t, []string{KindEndpointNotServing, KindEndpointNotServing}, kinds(text.Services[0]))
