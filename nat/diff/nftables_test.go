@@ -1,10 +1,7 @@
 package diff
 
 import (
-	"bytes"
-	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -201,30 +198,7 @@ func TestNFTChainsNobodyOwns(t *testing.T) {
 // The listed forms (text and JSON) of the rules the kernel holds agree with
 // the objects; the committed listings are made here.
 func TestNFTListedFormAgrees(t *testing.T) {
-	stop := t.Skipf
-	if os.Getenv("CI") == "true" {
-		stop = t.Fatalf
-	}
-	if os.Geteuid() != 0 {
-		stop("needs root: it loads the rules into a scratch network namespace")
-	}
-	for _, tool := range []string{"ip", "nft", "iptables-restore"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			stop("needs %s on the PATH (scripts/provision.sh installs it)", tool)
-		}
-	}
-	ns := fmt.Sprintf("nlbsim-diffnft-%d", os.Getpid())
-	require.NoError(t, exec.Command("ip", "netns", "add", ns).Run())
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	run := func(stdin string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		require.NoError(t, cmd.Run(), "%v: %s", args, errb.String())
-		return out.String()
-	}
+	run := scratchNamespace(t, "it loads the rules into a scratch network namespace", "nft", "iptables-restore")
 
 	w := nftWorld(t)
 	const host = "node-1"
