@@ -2,8 +2,9 @@ package topology
 
 import (
 	"net/netip"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Endpoint is one backend of a Service port, as an EndpointSlice lists it.
@@ -34,7 +35,7 @@ func (w *World) Endpoints(svc Service, port ServicePort) []Endpoint {
 				}
 			}
 		}
-		sort.SliceStable(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+		sortByString(out)
 		return out
 	}
 	if svc.Selector == nil {
@@ -55,8 +56,25 @@ func (w *World) Endpoints(svc Service, port ServicePort) []Endpoint {
 		out = append(out, Endpoint{Pod: p.Name, IP: p.IP, Port: target, Node: p.Node,
 			Ready: serving && !p.Terminating, Serving: serving, Terminating: p.Terminating})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	sortByString(out)
 	return out
+}
+
+// sortByString sorts endpoints by "ip:port" as text, stably, formatting
+// each once rather than at every comparison.
+func sortByString(eps []Endpoint) {
+	type keyed struct {
+		key string
+		ep  Endpoint
+	}
+	k := make([]keyed, len(eps))
+	for i, ep := range eps {
+		k[i] = keyed{ep.String(), ep}
+	}
+	slices.SortStableFunc(k, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	for i := range k {
+		eps[i] = k[i].ep
+	}
 }
 
 // resolveTargetPort turns a numeric or named targetPort into the pod's port.
