@@ -63,7 +63,9 @@ func portProtoHash(svcPortName, proto string) string {
 // the SHA-256 of s; padding never reaches them.
 func chainHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
-	return base32.StdEncoding.EncodeToString(sum[:])[:16]
+	var enc [56]byte // base32 of 32 bytes, padded
+	base32.StdEncoding.Encode(enc[:], sum[:])
+	return string(enc[:16])
 }
 
 // isServiceChain reports whether a chain is one kube-proxy makes per Service

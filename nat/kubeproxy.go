@@ -1,8 +1,12 @@
 package nat
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"hash"
+	"io"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -107,35 +111,36 @@ func nodeRuleset(w *topology.World, nodeHost string, cfg kubeProxyConfig) (*Rule
 	return rs, nil
 }
 
-// serviceInputs maps each Service ("namespace/name") to what kube-proxy
-// sees of it: its ports as the service map holds them and its endpoints
+// serviceInputs maps each Service ("namespace/name") to a digest of what
+// kube-proxy sees of it: its ports as the service map holds them and its endpoints
 // with their conditions. Upstream rewrites a Service's chains in a partial
 // sync whenever the Service or one of its EndpointSlices changed
 // (serviceChanges and endpointsChanges in
 // https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/iptables/proxier.go),
 // whether or not the rules' text changes; a change of this value is that.
 func serviceInputs(ports []servicePort) map[string]string {
-	in := map[string]*strings.Builder{}
+	in := map[string]hash.Hash{}
 	for _, sp := range ports {
 		key := sp.svc.Key()
 		if in[key] == nil {
-			in[key] = &strings.Builder{}
+			in[key] = sha256.New()
 		}
-		b := in[key]
+		h := in[key]
 		// As fmt would write "%s %s %s:%d nodePort=%d hc=%d local=%v
-		// affinity=%s/%d", without its cost at 50,000 endpoints.
-		b.WriteString(sp.name + " " + sp.protocol + " " + sp.svc.ClusterIP.String() + ":" + strconv.Itoa(sp.port.Port) +
-			" nodePort=" + strconv.Itoa(sp.port.NodePort) + " hc=" + strconv.Itoa(healthCheckNodePort(sp.svc)) +
-			" local=" + strconv.FormatBool(sp.port.NodePort != 0 && externalTrafficPolicyLocal(sp.svc)) +
-			" affinity=" + sp.svc.SessionAffinity + "/" + strconv.Itoa(affinityTimeout(sp.svc)) + "\n")
+		// affinity=%s/%d", without its cost at 50,000 endpoints; hashed,
+		// since the value is only ever compared.
+		io.WriteString(h, sp.name+" "+sp.protocol+" "+sp.svc.ClusterIP.String()+":"+strconv.Itoa(sp.port.Port)+
+			" nodePort="+strconv.Itoa(sp.port.NodePort)+" hc="+strconv.Itoa(healthCheckNodePort(sp.svc))+
+			" local="+strconv.FormatBool(sp.port.NodePort != 0 && externalTrafficPolicyLocal(sp.svc))+
+			" affinity="+sp.svc.SessionAffinity+"/"+strconv.Itoa(affinityTimeout(sp.svc))+"\n")
 		for _, ep := range sp.endpoints {
-			b.WriteString("  " + ep.String() + " node=" + ep.Node + " ready=" + strconv.FormatBool(ep.Ready) +
-				" serving=" + strconv.FormatBool(ep.Serving) + " terminating=" + strconv.FormatBool(ep.Terminating) + "\n")
+			io.WriteString(h, "  "+ep.addr+" node="+ep.Node+" ready="+strconv.FormatBool(ep.Ready)+
+				" serving="+strconv.FormatBool(ep.Serving)+" terminating="+strconv.FormatBool(ep.Terminating)+"\n")
 		}
 	}
 	out := make(map[string]string, len(in))
-	for k, b := range in {
-		out[k] = b.String()
+	for k, h := range in {
+		out[k] = string(h.Sum(nil))
 	}
 	return out
 }
@@ -144,9 +149,24 @@ func serviceInputs(ports []servicePort) map[string]string {
 type servicePort struct {
 	svc       topology.Service
 	port      topology.ServicePort
-	name      string // ServicePortName
-	protocol  string // lowercase
-	endpoints []topology.Endpoint
+	name      string     // ServicePortName
+	protocol  string     // lowercase
+	endpoints []endpoint // unique, in kube-proxy's order
+}
+
+// endpoint is one endpoint of a Service port with its "ip:port" formatted
+// once: a big world's rules name each endpoint five times.
+type endpoint struct {
+	topology.Endpoint
+	addr string // Endpoint.String()
+}
+
+// ip is the endpoint's address as text.
+func (e endpoint) ip() string {
+	if e.IP.Is4() {
+		return e.addr[:strings.LastIndexByte(e.addr, ':')]
+	}
+	return e.IP.String()
 }
 
 // servicePortsOf lists the ports kube-proxy programs, in a fixed order
@@ -192,35 +212,68 @@ func servicePortsOf(w *topology.World) ([]servicePort, error) {
 
 // uniqueEndpoints collapses duplicate "ip:port" entries, keeping the list
 // sorted as kube-proxy sorts it (as strings). A local copy wins.
-func uniqueEndpoints(eps []topology.Endpoint) []topology.Endpoint {
-	keyed := sortedByString(eps)
-	var out []topology.Endpoint
-	last := ""
-	for _, k := range keyed {
-		if n := len(out); n > 0 && last == k.key {
+func uniqueEndpoints(eps []topology.Endpoint) []endpoint {
+	named := make([]endpoint, len(eps))
+	for i, ep := range eps {
+		named[i] = endpoint{ep, ep.String()}
+	}
+	sortByAddr(named)
+	out := named[:0]
+	for _, ep := range named {
+		if n := len(out); n > 0 && out[n-1].addr == ep.addr {
 			if out[n-1].Node == "" {
-				out[n-1] = k.ep
+				out[n-1] = ep
 			}
 			continue
 		}
-		out, last = append(out, k.ep), k.key
+		out = append(out, ep)
 	}
 	return out
 }
 
-type keyedEndpoint struct {
-	key string // ip:port
-	ep  topology.Endpoint
+// sortByAddr sorts endpoints as strings, stably.
+func sortByAddr(eps []endpoint) {
+	slices.SortStableFunc(eps, func(a, b endpoint) int { return strings.Compare(a.addr, b.addr) })
 }
 
-// sortedByString sorts endpoints as strings (stably), formatting each once.
-func sortedByString(eps []topology.Endpoint) []keyedEndpoint {
-	keyed := make([]keyedEndpoint, len(eps))
-	for i, ep := range eps {
-		keyed[i] = keyedEndpoint{ep.String(), ep}
+// categorize splits a port's endpoints as upstream's CategorizeEndpoints
+// does, the internal traffic policy always Cluster: cluster holds the
+// Ready ones, or when none is, those still serving while they terminate.
+// With an external policy Local, local endpoints are chosen independently
+// of that list: this node's Ready ones, or when there are none its ones
+// still serving while they terminate — so a node whose only pod is
+// terminating keeps sending its external traffic there
+// (https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/topology.go).
+func (sp servicePort) categorize(node string, externalPolicyLocal bool) (cluster, local []endpoint) {
+	// pick shares sp.endpoints when it keeps them all, as it mostly does.
+	pick := func(keep func(endpoint) bool) []endpoint {
+		n := 0
+		for _, ep := range sp.endpoints {
+			if keep(ep) {
+				n++
+			}
+		}
+		if n == len(sp.endpoints) || n == 0 {
+			return sp.endpoints[:n:n]
+		}
+		out := make([]endpoint, 0, n)
+		for _, ep := range sp.endpoints {
+			if keep(ep) {
+				out = append(out, ep)
+			}
+		}
+		return out
 	}
-	sort.SliceStable(keyed, func(i, j int) bool { return keyed[i].key < keyed[j].key })
-	return keyed
+	if cluster = pick(func(ep endpoint) bool { return ep.Ready }); len(cluster) == 0 {
+		cluster = pick(func(ep endpoint) bool { return ep.Serving && ep.Terminating })
+	}
+	if !externalPolicyLocal {
+		return cluster, nil
+	}
+	if local = pick(func(ep endpoint) bool { return ep.Node == node && ep.Ready }); len(local) == 0 {
+		local = pick(func(ep endpoint) bool { return ep.Node == node && ep.Serving && ep.Terminating })
+	}
+	return cluster, local
 }
 
 type kubeProxy struct {
@@ -269,6 +322,11 @@ func (kp kubeProxy) sync(rs *Ruleset, ports []servicePort) {
 	}
 	largeCluster := total > largeClusterEndpointsThreshold
 	rs.largeCluster = largeCluster
+	// Sized once for the usual shape (a few rules per port, three per
+	// endpoint: its chain's two and its dispatch rule), so that the slices
+	// are not copied over and over as a big world's rules are appended.
+	rs.Chains = slices.Grow(rs.Chains, 3*len(ports)+total)
+	rs.Rules = slices.Grow(rs.Rules, 8*len(ports)+3*total)
 	for _, sp := range ports {
 		kp.writeServicePort(filter, nat, sp, largeCluster)
 	}
@@ -295,43 +353,9 @@ func (kp kubeProxy) writeServicePort(filter, nat ruleWriter, sp servicePort, lar
 	svc, key, name, proto := sp.svc, sp.svc.Key(), sp.name, sp.protocol
 	chains := serviceChainsOf(name, proto)
 
-	// Endpoints by traffic policy (CategorizeEndpoints): the Ready ones;
-	// when none is, those still serving while they terminate. The internal
-	// traffic policy is always Cluster.
-	var cluster, local []topology.Endpoint
-	for _, ep := range sp.endpoints {
-		if ep.Ready {
-			cluster = append(cluster, ep)
-		}
-	}
-	if len(cluster) == 0 {
-		for _, ep := range sp.endpoints {
-			if ep.Serving && ep.Terminating {
-				cluster = append(cluster, ep)
-			}
-		}
-	}
 	externallyAccessible := sp.port.NodePort != 0
 	externalPolicyLocal := externallyAccessible && externalTrafficPolicyLocal(svc)
-	if externalPolicyLocal {
-		// Local endpoints are chosen independently of the cluster-wide
-		// list: the local Ready ones, or when there are none the local ones
-		// still serving while they terminate — so a node whose only pod is
-		// terminating keeps sending its external traffic there
-		// (https://github.com/kubernetes/kubernetes/blob/v1.30.14/pkg/proxy/topology.go).
-		for _, ep := range sp.endpoints {
-			if ep.Node == kp.node && ep.Ready {
-				local = append(local, ep)
-			}
-		}
-		if len(local) == 0 {
-			for _, ep := range sp.endpoints {
-				if ep.Node == kp.node && ep.Serving && ep.Terminating {
-					local = append(local, ep)
-				}
-			}
-		}
-	}
+	cluster, local := sp.categorize(kp.node, externalPolicyLocal)
 	hasEndpoints := len(cluster) > 0
 	usesClusterChain := len(cluster) > 0
 	usesLocalChain := len(local) > 0
@@ -401,73 +425,77 @@ func (kp kubeProxy) writeServicePort(filter, nat ruleWriter, sp servicePort, lar
 		}
 	}
 
+	// Each endpoint's chain name, hashed once for the dispatch rules and
+	// the endpoint's own chain.
+	reachable := reachableEndpoints(cluster, local)
+	sepOf := make(map[string]string, len(reachable))
+	for _, ep := range reachable {
+		sepOf[ep.addr] = EndpointChainName(name, proto, ep.addr)
+	}
 	if usesClusterChain {
 		nat.chain(chains.cluster, key)
-		kp.writeEndpointDispatch(nat, sp, chains.cluster, cluster, largeCluster)
+		kp.writeEndpointDispatch(nat, sp, chains.cluster, cluster, sepOf, largeCluster)
 	}
 	if usesLocalChain {
 		nat.chain(chains.local, key)
-		kp.writeEndpointDispatch(nat, sp, chains.local, local, largeCluster)
+		kp.writeEndpointDispatch(nat, sp, chains.local, local, sepOf, largeCluster)
 	}
 
 	// Every endpoint reachable from this node gets a chain: the cluster
 	// ones and the local ones, which may be terminating ones the cluster
 	// list leaves out.
-	for _, ep := range reachableEndpoints(cluster, local) {
-		sep := EndpointChainName(name, proto, ep.String())
+	comment := ""
+	if !largeCluster {
+		comment = "-m comment --comment " + name + " "
+	}
+	dnat := " -m " + proto + " -p " + proto + " -j DNAT --to-destination "
+	for _, ep := range reachable {
+		sep := sepOf[ep.addr]
 		nat.chain(sep, key)
-		args := []string{}
-		if !largeCluster {
-			args = append(args, "-m comment --comment", name)
-		}
-		nat.rule(sep, key, append(args, "-s", ep.IP.String(), "-j", kubeMarkMasqChain)...)
+		nat.line(sep, key, comment+"-s "+ep.ip()+" -j "+kubeMarkMasqChain)
 		if svc.SessionAffinity == affinityClientIP {
-			args = append(args, "-m recent --name", sep, "--set")
+			nat.line(sep, key, comment+"-m recent --name "+sep+" --set"+dnat+ep.addr)
+		} else {
+			nat.line(sep, key, comment+dnat[1:]+ep.addr)
 		}
-		nat.rule(sep, key, append(args, strings.Join(match, " "), "-j DNAT --to-destination", ep.String())...)
 	}
 }
 
 // reachableEndpoints is the union of the cluster and local endpoints, in
 // kube-proxy's order (as strings).
-func reachableEndpoints(cluster, local []topology.Endpoint) []topology.Endpoint {
+func reachableEndpoints(cluster, local []endpoint) []endpoint {
 	if len(local) == 0 {
 		return cluster // already unique and in order (servicePortsOf)
 	}
-	var out []topology.Endpoint
-	last := ""
-	for i, k := range sortedByString(append(append([]topology.Endpoint(nil), cluster...), local...)) {
-		if i == 0 || k.key != last {
-			out, last = append(out, k.ep), k.key
-		}
-	}
-	return out
+	all := append(append([]endpoint(nil), cluster...), local...)
+	sortByAddr(all)
+	return slices.CompactFunc(all, func(a, b endpoint) bool { return a.addr == b.addr })
 }
 
 // writeEndpointDispatch fills a KUBE-SVC or KUBE-SVL chain: affinity rules
 // first, then a cascade that picks endpoint i with probability 1/(n-i), the
-// last unconditionally.
-func (kp kubeProxy) writeEndpointDispatch(nat ruleWriter, sp servicePort, chain string, eps []topology.Endpoint, largeCluster bool) {
-	comment := func(ep topology.Endpoint) []string {
+// last unconditionally. sepOf maps each endpoint's address to its chain.
+func (kp kubeProxy) writeEndpointDispatch(nat ruleWriter, sp servicePort, chain string, eps []endpoint, sepOf map[string]string, largeCluster bool) {
+	comment := func(ep endpoint) string {
 		if largeCluster {
-			return nil
+			return ""
 		}
-		return []string{"-m comment --comment", quote(sp.name + " -> " + ep.String())}
+		return "-m comment --comment " + quote(sp.name+" -> "+ep.addr) + " "
 	}
 	key := sp.svc.Key()
 	if sp.svc.SessionAffinity == affinityClientIP {
+		seconds := strconv.Itoa(affinityTimeout(sp.svc))
 		for _, ep := range eps {
-			sep := EndpointChainName(sp.name, sp.protocol, ep.String())
-			nat.rule(chain, key, append(comment(ep), "-m recent --name", sep, "--rcheck --seconds",
-				strconv.Itoa(affinityTimeout(sp.svc)), "--reap -j", sep)...)
+			sep := sepOf[ep.addr]
+			nat.line(chain, key, comment(ep)+"-m recent --name "+sep+" --rcheck --seconds "+seconds+" --reap -j "+sep)
 		}
 	}
 	for i, ep := range eps {
-		args := comment(ep)
 		if i < len(eps)-1 {
-			args = append(args, "-m statistic --mode random --probability", StatisticProbability(len(eps)-i))
+			nat.line(chain, key, comment(ep)+"-m statistic --mode random --probability "+StatisticProbability(len(eps)-i)+" -j "+sepOf[ep.addr])
+		} else {
+			nat.line(chain, key, comment(ep)+"-j "+sepOf[ep.addr])
 		}
-		nat.rule(chain, key, append(args, "-j", EndpointChainName(sp.name, sp.protocol, ep.String()))...)
 	}
 }
 

@@ -373,12 +373,12 @@ func (p *NFTProxier) writeServicePort(tx *nftTx, cfg nftConfig, sp servicePort, 
 	externalChain := nftExternalPrefix + base
 	port := strconv.Itoa(sp.port.Port)
 	nameString := sp.name
-	epChain := func(ep topology.Endpoint) (chain, set string) {
-		key := svc.Namespace + "/" + svc.Name + "/" + proto + "/" + sp.port.Name + "__" + ep.String()
+	epChain := func(ep endpoint) (chain, set string) {
+		key := svc.Namespace + "/" + svc.Name + "/" + proto + "/" + sp.port.Name + "__" + ep.addr
 		b, ok := p.namesNext[key]
 		if !ok {
 			if b, ok = p.names[key]; !ok {
-				b = NFTEndpointChainBase(svc.Namespace, svc.Name, proto, sp.port.Name, ep.IP.String(), ep.Port)
+				b = NFTEndpointChainBase(svc.Namespace, svc.Name, proto, sp.port.Name, ep.ip(), ep.Port)
 			}
 			p.namesNext[key] = b
 		}
@@ -392,35 +392,8 @@ func (p *NFTProxier) writeServicePort(tx *nftTx, cfg nftConfig, sp servicePort, 
 	externalPolicyLocal := externallyAccessible && (svc.ExternalTrafficPolicy == topology.PolicyLocal) &&
 		(svc.Type == "NodePort" || svc.Type == "LoadBalancer" || len(externalIPs) > 0)
 
-	// CategorizeEndpoints: the internal policy is always Cluster here.
-	var cluster, local []topology.Endpoint
-	for _, ep := range sp.endpoints {
-		if ep.Ready {
-			cluster = append(cluster, ep)
-		}
-	}
-	if len(cluster) == 0 {
-		for _, ep := range sp.endpoints {
-			if ep.Serving && ep.Terminating {
-				cluster = append(cluster, ep)
-			}
-		}
-	}
+	cluster, local := sp.categorize(p.node, externalPolicyLocal)
 	hasEndpoints := len(cluster) > 0
-	if externalPolicyLocal {
-		for _, ep := range sp.endpoints {
-			if ep.Node == p.node && ep.Ready {
-				local = append(local, ep)
-			}
-		}
-		if len(local) == 0 {
-			for _, ep := range sp.endpoints {
-				if ep.Node == p.node && ep.Serving && ep.Terminating {
-					local = append(local, ep)
-				}
-			}
-		}
-	}
 	reachable := reachableEndpoints(cluster, local)
 
 	for _, ep := range reachable {
@@ -532,11 +505,11 @@ func (p *NFTProxier) writeServicePort(tx *nftTx, cfg nftConfig, sp servicePort, 
 		if p.epChainSkipUpdate(existingChains, existingAffinity, affinity, chain, set) {
 			continue
 		}
-		tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("ip", "saddr", ep.IP.String(), "jump", nftMarkMasqChain)})
+		tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("ip", "saddr", ep.ip(), "jump", nftMarkMasqChain)})
 		if affinity {
 			tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("update", "@", set, "{", "ip", "saddr", "}")})
 		}
-		tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("meta l4proto", proto, "dnat to", ep.String())})
+		tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("meta l4proto", proto, "dnat to", ep.addr)})
 	}
 }
 
@@ -553,8 +526,8 @@ func (p *NFTProxier) epChainSkipUpdate(existingChains, existingAffinity map[stri
 // writeDispatch fills a service- or local- chain: affinity rules first,
 // then one numgen vmap over the endpoints (upstream's
 // writeServiceToEndpointRules).
-func (p *NFTProxier) writeDispatch(tx *nftTx, chain string, eps []topology.Endpoint, affinity bool,
-	epChain func(topology.Endpoint) (string, string)) {
+func (p *NFTProxier) writeDispatch(tx *nftTx, chain string, eps []endpoint, affinity bool,
+	epChain func(endpoint) (string, string)) {
 	if affinity {
 		for _, ep := range eps {
 			c, set := epChain(ep)

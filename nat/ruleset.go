@@ -1,6 +1,8 @@
 package nat
 
 import (
+	"bufio"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -101,21 +103,58 @@ func (rs *Ruleset) ChainRules(table, chain string) []Rule {
 // the jumps from built-in chains in their final order, and every rule.
 func (rs *Ruleset) RestoreText() string {
 	var b strings.Builder
+	b.Grow(rs.restoreTextSize())
+	rs.writeRestoreText(&b) // a strings.Builder never fails
+	return b.String()
+}
+
+// WriteRestoreText writes RestoreText to w without holding it whole.
+func (rs *Ruleset) WriteRestoreText(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	if err := rs.writeRestoreText(bw); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func (rs *Ruleset) writeRestoreText(w io.StringWriter) error {
 	for _, t := range tables {
-		b.WriteString("*" + t + "\n")
+		if _, err := w.WriteString("*" + t + "\n"); err != nil {
+			return err
+		}
 		for _, c := range rs.Chains {
 			if c.Table == t {
-				writeChainLine(&b, c.Name)
+				writeChainLine(w, c.Name)
 			}
 		}
 		for _, r := range rs.Rules {
 			if r.Table == t {
-				b.WriteString(r.String() + "\n")
+				writeRuleLine(w, r)
 			}
 		}
-		b.WriteString("COMMIT\n")
+		// A bufio.Writer keeps its first error and returns it from here on.
+		if _, err := w.WriteString("COMMIT\n"); err != nil {
+			return err
+		}
 	}
-	return b.String()
+	return nil
+}
+
+// restoreTextSize is the length of RestoreText, so that its builder is
+// sized once: growing a 15 MiB builder by doubling copies it again and
+// again and leaves the copies to the garbage collector.
+func (rs *Ruleset) restoreTextSize() int {
+	n := 0
+	for _, t := range tables {
+		n += len("*" + t + "\n" + "COMMIT\n")
+	}
+	for _, c := range rs.Chains {
+		n += len(c.Name) + len(": - [0:0]\n")
+	}
+	for _, r := range rs.Rules {
+		n += len(r.Chain) + len(r.Spec) + len("-A  \n")
+	}
+	return n
 }
 
 // FullSyncText is the iptables-restore input (for --noflush) of a full
@@ -229,6 +268,9 @@ func (rs *Ruleset) syncText(prev *Ruleset, full bool, changed map[string]bool, c
 	}
 
 	var b strings.Builder
+	if full || prev == nil {
+		b.Grow(rs.restoreTextSize())
+	}
 	for _, t := range []string{TableFilter, TableNAT} {
 		b.WriteString("*" + t + "\n")
 		for _, c := range rs.Chains {
@@ -250,7 +292,7 @@ func (rs *Ruleset) syncText(prev *Ruleset, full bool, changed map[string]bool, c
 					tail = r.String() + "\n"
 					continue
 				}
-				b.WriteString(r.String() + "\n")
+				writeRuleLine(&b, r)
 			}
 		}
 		if t == TableNAT {
@@ -297,8 +339,20 @@ func isNodePortsTail(r Rule) bool {
 	return r.Table == TableNAT && r.Chain == kubeServicesChain && strings.HasSuffix(r.Spec, "-j "+kubeNodePortsChain)
 }
 
-func writeChainLine(b *strings.Builder, name string) {
-	b.WriteString(":" + name + " - [0:0]\n")
+func writeChainLine(b io.StringWriter, name string) {
+	b.WriteString(":")
+	b.WriteString(name)
+	b.WriteString(" - [0:0]\n")
+}
+
+// writeRuleLine writes r.String() and a newline without building the line
+// as a string of its own first.
+func writeRuleLine(b io.StringWriter, r Rule) {
+	b.WriteString("-A ")
+	b.WriteString(r.Chain)
+	b.WriteString(" ")
+	b.WriteString(r.Spec)
+	b.WriteString("\n")
 }
 
 // ruleWriter appends one owner's chains and rules of one table to a Ruleset.
@@ -315,5 +369,11 @@ func (w ruleWriter) chain(name, service string) {
 // rule writes "-A chain args..." with the args joined by spaces, as
 // kube-proxy's line buffer does.
 func (w ruleWriter) rule(chain, service string, args ...string) {
-	w.rs.Rules = append(w.rs.Rules, Rule{Table: w.table, Chain: chain, Spec: strings.Join(args, " "), Owner: w.owner, Service: service})
+	w.line(chain, service, strings.Join(args, " "))
+}
+
+// line writes "-A chain spec", spec already joined: the per-endpoint rules
+// of a big world build theirs in one concatenation.
+func (w ruleWriter) line(chain, service, spec string) {
+	w.rs.Rules = append(w.rs.Rules, Rule{Table: w.table, Chain: chain, Spec: spec, Owner: w.owner, Service: service})
 }
