@@ -32,7 +32,7 @@ func iptablesFirstSync(b nat.Backend, w *topology.World, node string, run nat.Ru
 	if err != nil {
 		return err
 	}
-	return nat.Replace(b, rs.RestoreText(), run)
+	return nat.Install(b, rs, run)
 }
 
 // iptablesEmpty leaves the tables a first sync fills empty.

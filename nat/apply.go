@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -61,10 +63,38 @@ func Replace(b Backend, text string, run RunInNamespace) error {
 	return restore(b, text, run)
 }
 
+// Install loads a whole ruleset into a namespace that holds only nlbsim's
+// rules, as Replace does with rs.RestoreText(), but streams the text into
+// iptables-restore while writing it: a big node's 15 MiB of text is never
+// held whole, and iptables-restore parses its first lines while the last
+// are written.
+func Install(b Backend, rs *Ruleset, run RunInNamespace) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	written := make(chan error, 1)
+	go func() {
+		err := rs.WriteRestoreText(w)
+		w.Close()
+		written <- err
+	}()
+	err = restoreFrom(b, r, run)
+	r.Close() // a writer still blocked on a failed restore gets EPIPE
+	if werr := <-written; err == nil && werr != nil {
+		return fmt.Errorf("writing %s's input: %w", b.command("restore"), werr)
+	}
+	return err
+}
+
 func restore(b Backend, text string, run RunInNamespace, flags ...string) error {
+	return restoreFrom(b, strings.NewReader(text), run, flags...)
+}
+
+func restoreFrom(b Backend, input io.Reader, run RunInNamespace, flags ...string) error {
 	name := b.command("restore")
 	cmd := exec.Command(name, append([]string{"-w", "5", "-W", "100000"}, flags...)...)
-	cmd.Stdin = strings.NewReader(text)
+	cmd.Stdin = input
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := run(cmd); err != nil {

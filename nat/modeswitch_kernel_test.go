@@ -18,12 +18,7 @@ import (
 // the process id in its name) and returns a runner into it.
 func scratchNetns(t *testing.T) RunInNamespace {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("kernel test needs root in CI")
-		}
-		t.Skip("needs root: it builds a network namespace")
-	}
+	requireKernel(t)
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("nft is not installed")
 	}

@@ -3,7 +3,6 @@ package nat
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -61,12 +60,7 @@ func savedTablesOf(text string) map[string]string {
 // 1.8.9's --noflush is many times slower on a large first sync) leave the
 // same kernel state.
 func TestSavedTextMatchesKernel(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("this test needs root (a network namespace and iptables), and CI is set: in CI it must run, not skip")
-		}
-		t.Skip("needs root: it loads rules into a scratch network namespace (run with sudo)")
-	}
+	requireKernel(t)
 	large := buildWorld(t, func(s *topology.Spec) { s.Minimal = true })
 	var addrs []string
 	for i := 0; len(addrs) < 400; i++ {

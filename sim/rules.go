@@ -54,7 +54,7 @@ func installKubeProxy(backend nat.Backend, w *topology.World, node string) error
 	// state as kube-proxy's --noflush first sync, and iptables-nft 1.8.9
 	// takes many times longer with --noflush on a large first sync
 	// (BENCHMARKS.md).
-	if err := nat.Replace(backend, rs.RestoreText(), run); err != nil {
+	if err := nat.Install(backend, rs, run); err != nil {
 		return err
 	}
 	if !w.NFTables() {
