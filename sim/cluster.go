@@ -51,6 +51,9 @@ type Cluster struct {
 	Existed, Changed bool
 	sup              *supervisor.Supervisor // set when the supervisor runs in this process
 	stop             context.CancelFunc
+	// pending is a detached supervisor started early by a first Up,
+	// waiting for its step.
+	pending *pendingSupervisor
 	// closers release namespace handles given out with clients.
 	closers []func() error
 }
@@ -140,7 +143,7 @@ func build(ctx context.Context, w *topology.World, opts Options) (*Cluster, erro
 		return nil, err
 	}
 	steps := map[string]func() error{
-		"state":      func() error { return state.SaveWorld(w) },
+		"state":      func() error { return c.saveAndStartEarly(w, opts) },
 		"fabric":     func() error { return fabric.Build(w) },
 		"files":      func() error { return fabric.WriteEtcNetns(w) },
 		"rules":      func() error { return installNodeRules(backend, w) },
@@ -153,20 +156,36 @@ func build(ctx context.Context, w *topology.World, opts Options) (*Cluster, erro
 			err = opts.BeforeStep(name)
 		}
 		if err != nil {
-			c.stopInProcess()
+			c.stopOwnSupervisor()
 			return nil, fmt.Errorf("building cluster %q: interrupted before %s: %w", w.Cluster.Name, name, err)
 		}
 		if err := steps[name](); err != nil {
-			c.stopInProcess()
+			c.stopOwnSupervisor()
 			return nil, fmt.Errorf("building cluster %q (%s): %w", w.Cluster.Name, name, err)
 		}
 	}
 	return c, nil
 }
 
+// saveAndStartEarly saves the new world's state and starts its detached
+// supervisor's process, which waits for the supervisor step: loading the
+// binary overlaps building the fabric.
+func (c *Cluster) saveAndStartEarly(w *topology.World, opts Options) error {
+	if err := state.SaveWorld(w); err != nil || opts.InProcess {
+		return err
+	}
+	p, err := startSupervisorProcess(w.Cluster.Name)
+	c.pending = p
+	return err
+}
+
 // startSupervisor runs the supervisor in this process or detached.
 func (c *Cluster) startSupervisor(opts Options) error {
 	name := c.World.Cluster.Name
+	if p := c.pending; p != nil {
+		c.pending = nil
+		return p.begin()
+	}
 	if !opts.InProcess {
 		_, err := spawnSupervisor(name)
 		return err
@@ -190,7 +209,13 @@ func (c *Cluster) startSupervisor(opts Options) error {
 	return nil
 }
 
-func (c *Cluster) stopInProcess() {
+// stopOwnSupervisor stops the supervisor this process runs, or the detached
+// one it started and has not yet let begin.
+func (c *Cluster) stopOwnSupervisor() {
+	if c.pending != nil {
+		c.pending.abandon()
+		c.pending = nil
+	}
 	if c.sup != nil {
 		c.stop()
 		c.sup.Stop()
@@ -203,7 +228,7 @@ func (c *Cluster) Wait(ctx context.Context) { <-ctx.Done() }
 
 // Down removes the cluster: its supervisor, namespaces, files and state.
 func (c *Cluster) Down() error {
-	c.stopInProcess()
+	c.stopOwnSupervisor()
 	for _, close := range c.closers {
 		close()
 	}

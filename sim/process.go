@@ -23,42 +23,94 @@ const SuperviseCommand = state.SuperviseCommand
 // spawnSupervisor starts `nlbsim __supervise --name X` detached (own session,
 // no terminal) and waits until it says it serves, or why it cannot.
 func spawnSupervisor(cluster string) (int, error) {
-	exe, err := os.Executable()
+	p, err := startSupervisorProcess(cluster)
 	if err != nil {
 		return 0, err
+	}
+	return p.pid(), p.begin()
+}
+
+// pendingSupervisor is a detached supervisor started ahead of its cluster:
+// its binary loads and detects the iptables backend while up builds the
+// fabric, then it waits on its go-ahead pipe (fd 4) until begin.
+type pendingSupervisor struct {
+	cluster string
+	cmd     *exec.Cmd
+	ready   *os.File // read end of its fd 3: "ready" or why not
+	goAhead *os.File // write end of its fd 4
+}
+
+func startSupervisorProcess(cluster string) (*pendingSupervisor, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
 	logf, err := os.OpenFile(state.LogFile(cluster), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer logf.Close()
-	r, w, err := os.Pipe()
+	readyR, readyW, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer r.Close()
+	defer readyW.Close()
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		readyR.Close()
+		return nil, err
+	}
+	defer goR.Close()
 	cmd := exec.Command(exe, SuperviseCommand, "--name", cluster)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.ExtraFiles = []*os.File{w} // fd 3: the readiness pipe
+	cmd.ExtraFiles = []*os.File{readyW, goR} // fds 3 and 4
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
 	if err := cmd.Start(); err != nil {
-		w.Close()
-		return 0, fmt.Errorf("starting supervisor: %w", err)
+		readyR.Close()
+		goW.Close()
+		return nil, fmt.Errorf("starting supervisor: %w", err)
 	}
-	w.Close()
-	pid := cmd.Process.Pid
-	cmd.Process.Release()
+	p := &pendingSupervisor{cluster: cluster, cmd: cmd, ready: readyR, goAhead: goW}
+	// Recorded at once, so that down finds it even if up is killed now.
+	if err := state.WritePID(cluster, p.pid(), false); err != nil {
+		p.abandon()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *pendingSupervisor) pid() int { return p.cmd.Process.Pid }
+
+// begin lets the supervisor load the cluster's state and waits until it
+// says it serves; from then on it lives on its own.
+func (p *pendingSupervisor) begin() error {
+	defer p.ready.Close()
+	_, err := fmt.Fprintln(p.goAhead, state.SuperviseGoAhead)
+	p.goAhead.Close()
 	line := make([]byte, 4096)
-	n, _ := r.Read(line)
+	n, _ := p.ready.Read(line)
 	msg := strings.TrimSpace(string(line[:n]))
 	if msg != "ready" {
+		p.cmd.Wait()
 		if msg == "" {
-			msg = "it exited without a word; see " + state.LogFile(cluster)
+			msg = "it exited without a word; see " + state.LogFile(p.cluster)
+			if err != nil {
+				msg += " (" + err.Error() + ")"
+			}
 		}
-		return pid, fmt.Errorf("supervisor failed: %s", msg)
+		return fmt.Errorf("supervisor failed: %s", msg)
 	}
-	return pid, nil
+	p.cmd.Process.Release()
+	return nil
+}
+
+// abandon tells a supervisor that never began to exit, and waits until it
+// has: a failed up leaves no process behind.
+func (p *pendingSupervisor) abandon() {
+	p.goAhead.Close()
+	p.ready.Close()
+	p.cmd.Wait()
 }
 
 // SupervisorRunning reports whether a cluster's supervisor runs. It needs

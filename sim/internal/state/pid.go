@@ -15,6 +15,11 @@ import (
 // `SuperviseCommand --name <cluster>`.
 const SuperviseCommand = "__supervise"
 
+// SuperviseGoAhead is the line a detached supervisor waits for on its fd 4
+// before it loads its cluster's state; the pipe closed without it tells it
+// to exit (up failed, or stopped, before the supervisor's step).
+const SuperviseGoAhead = "go"
+
 // inProcessMark follows the pid of a supervisor that runs inside another
 // program (a Go test): down never signals it.
 const inProcessMark = "in-process"

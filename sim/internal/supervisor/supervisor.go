@@ -17,6 +17,7 @@
 package supervisor
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -473,6 +475,9 @@ func Run(ctx context.Context, cluster string, backend nat.Backend) error {
 			ready = nil
 		}
 	}
+	if !goAhead(ctx) {
+		return nil // up failed or stopped before our step
+	}
 	w, err := state.LoadWorld(cluster)
 	if err != nil {
 		say(err.Error())
@@ -497,6 +502,27 @@ func Run(ctx context.Context, cluster string, backend nat.Backend) error {
 		return nil
 	case err := <-errc:
 		return err
+	}
+}
+
+// goAhead waits for the go-ahead line on fd 4, which up sends once the
+// cluster's namespaces and rules stand (the process starts earlier, so that
+// loading the binary overlaps building them). It reports false when the
+// pipe closes without it or ctx ends (down signalled us). Like fd 3, the
+// pipe is up's (sim's startSupervisorProcess).
+func goAhead(ctx context.Context) bool {
+	f := os.NewFile(4, "go-ahead")
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(f).ReadString('\n')
+		line <- s
+	}()
+	select {
+	case s := <-line:
+		f.Close()
+		return strings.TrimSpace(s) == state.SuperviseGoAhead
+	case <-ctx.Done():
+		return false // the process ends; the reader with it
 	}
 }
 
