@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Backend is an iptables backend: the nf_tables one or the legacy one.
@@ -69,7 +71,7 @@ func Replace(b Backend, text string, run RunInNamespace) error {
 // held whole, and iptables-restore parses its first lines while the last
 // are written.
 func Install(b Backend, rs *Ruleset, run RunInNamespace) error {
-	r, w, err := os.Pipe()
+	r, w, err := blockingPipe()
 	if err != nil {
 		return err
 	}
@@ -85,6 +87,21 @@ func Install(b Backend, rs *Ruleset, run RunInNamespace) error {
 		return fmt.Errorf("writing %s's input: %w", b.command("restore"), werr)
 	}
 	return err
+}
+
+// blockingPipe is a pipe whose write end blocks in the kernel, as the
+// copier os/exec starts for a string does, rather than waiting on the Go
+// runtime's poller: a restore that drains the pipe while this process is
+// busy collecting its garbage is not kept waiting for a scheduler turn. The
+// pipe holds up to 1 MiB (fs.pipe-max-size's default), so a few dozen
+// wake-ups carry a big node's text instead of hundreds.
+func blockingPipe() (r, w *os.File, err error) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, fmt.Errorf("pipe for iptables-restore's input: %w", err)
+	}
+	unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, 1<<20) // a smaller pipe is only slower
+	return os.NewFile(uintptr(fds[0]), "restore input (read)"), os.NewFile(uintptr(fds[1]), "restore input (write)"), nil
 }
 
 func restore(b Backend, text string, run RunInNamespace, flags ...string) error {
