@@ -120,6 +120,7 @@ func nodeRuleset(w *topology.World, nodeHost string, cfg kubeProxyConfig) (*Rule
 // whether or not the rules' text changes; a change of this value is that.
 func serviceInputs(ports []servicePort) map[string]string {
 	in := map[string]hash.Hash{}
+	var line []byte // one endpoint's line, reused
 	for _, sp := range ports {
 		key := sp.svc.Key()
 		if in[key] == nil {
@@ -134,8 +135,14 @@ func serviceInputs(ports []servicePort) map[string]string {
 			" local="+strconv.FormatBool(sp.port.NodePort != 0 && externalTrafficPolicyLocal(sp.svc))+
 			" affinity="+sp.svc.SessionAffinity+"/"+strconv.Itoa(affinityTimeout(sp.svc))+"\n")
 		for _, ep := range sp.endpoints {
-			io.WriteString(h, "  "+ep.addr+" node="+ep.Node+" ready="+strconv.FormatBool(ep.Ready)+
-				" serving="+strconv.FormatBool(ep.Serving)+" terminating="+strconv.FormatBool(ep.Terminating)+"\n")
+			line = append(line[:0], "  "...)
+			line = append(line, ep.addr...)
+			line = append(line, " node="...)
+			line = append(line, ep.Node...)
+			line = strconv.AppendBool(append(line, " ready="...), ep.Ready)
+			line = strconv.AppendBool(append(line, " serving="...), ep.Serving)
+			line = strconv.AppendBool(append(line, " terminating="...), ep.Terminating)
+			h.Write(append(line, '\n'))
 		}
 	}
 	out := make(map[string]string, len(in))
@@ -173,7 +180,11 @@ func (e endpoint) ip() string {
 // (upstream iterates a map): by namespace, name, port name and protocol.
 // Headless and ExternalName Services get no rules.
 func servicePortsOf(w *topology.World) ([]servicePort, error) {
-	var out []servicePort
+	n := 0
+	for _, svc := range w.Services {
+		n += len(svc.Ports)
+	}
+	out := make([]servicePort, 0, n)
 	for _, svc := range w.Services {
 		if err := ValidateService(svc); err != nil {
 			return nil, err

@@ -40,6 +40,7 @@ func (w *World) Endpoints(svc Service, port ServicePort) []Endpoint {
 	}
 	if svc.Selector == nil {
 		target, _ := strconv.Atoi(port.TargetPort)
+		out = make([]Endpoint, 0, len(svc.ManualEndpoints))
 		for _, a := range svc.ManualEndpoints {
 			out = append(out, Endpoint{IP: a, Port: target, Ready: true, Serving: true})
 		}
