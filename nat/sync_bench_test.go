@@ -10,16 +10,38 @@ import (
 	"github.com/nlbsim/nlbsim/topology"
 )
 
-// restoreArgs are the flags nat.Apply gives iptables-restore, as kube-proxy.
-var restoreArgs = []string{"-w", "5", "-W", "100000", "--noflush", "--counters"}
+// restoreArgs are the flags nat.Apply gives iptables-restore, as kube-proxy;
+// replaceArgs those nat.Replace and nat.Install give it.
+var (
+	restoreArgs = []string{"-w", "5", "-W", "100000", "--noflush", "--counters"}
+	replaceArgs = []string{"-w", "5", "-W", "100000"}
+)
 
-// BenchmarkKubeProxySync times one node's full sync with 5,000
-// ClusterIP Services × 10 endpoints: nlbsim's path (nat.KubeProxy,
-// RestoreText, nat.Apply) against a bare iptables-restore of the same,
-// precomputed text with the same flags, for both backends. Each iteration
-// applies both, in alternating order, each into a fresh scratch namespace.
-// "generate" times generation alone and reads its peak memory.
-// scripts/bench-rules.sh runs it.
+// syncWay is one way nlbsim loads a node's whole ruleset, with the flags
+// the bare restore it is measured against gets.
+type syncWay struct {
+	suffix string
+	flags  []string
+	load   func(nat.Backend, *nat.Ruleset, nat.RunInNamespace) error
+}
+
+var syncWays = []syncWay{
+	// How up loads a new node: generated, then streamed into a restore
+	// without --noflush (the same kernel state; BenchmarkFirstSync).
+	{"", replaceArgs, nat.Install},
+	// As kube-proxy's first sync sends it: the whole text, --noflush.
+	{"-noflush", restoreArgs, func(b nat.Backend, rs *nat.Ruleset, run nat.RunInNamespace) error {
+		return nat.Apply(b, rs.RestoreText(), run)
+	}},
+}
+
+// BenchmarkKubeProxySync times loading one node's rules for 5,000
+// ClusterIP Services × 10 endpoints: nlbsim's path (nat.KubeProxy, then
+// nat.Install, or RestoreText and nat.Apply for "-noflush") against a bare
+// iptables-restore of the same, precomputed text with the same flags, for
+// both backends. Each iteration applies both, in alternating order, each
+// into a fresh scratch namespace. "generate" times generation alone and
+// reads its peak memory. scripts/bench-rules.sh runs it.
 func BenchmarkKubeProxySync(b *testing.B) {
 	requireBenchRoot(b)
 	w := benchWorld(benchServices, benchEndpoints)
@@ -32,8 +54,10 @@ func BenchmarkKubeProxySync(b *testing.B) {
 		benchServices, benchEndpoints, benchNode, len(rs.Rules), len(rs.Chains), float64(len(text))/(1<<20))
 
 	b.Run("generate", func(b *testing.B) { benchGenerate(b, w) })
-	for _, backend := range []nat.Backend{nat.BackendNFT, nat.BackendLegacy} {
-		b.Run(string(backend), func(b *testing.B) { benchSync(b, backend, w, text) })
+	for _, way := range syncWays {
+		for _, backend := range []nat.Backend{nat.BackendNFT, nat.BackendLegacy} {
+			b.Run(string(backend)+way.suffix, func(b *testing.B) { benchSync(b, backend, way, w, text) })
+		}
 	}
 }
 
@@ -66,7 +90,7 @@ func benchGenerate(b *testing.B, w *topology.World) {
 // benchSync alternates the bare restore and nlbsim's sync, each into its
 // own fresh namespace; namespaces are made and emptied, and memory
 // settled, off the clock.
-func benchSync(b *testing.B, backend nat.Backend, w *topology.World, text string) {
+func benchSync(b *testing.B, backend nat.Backend, way syncWay, w *topology.World, text string) {
 	want := countRules(text)
 	var bare, gen, apply, total series
 	var floor int64 // largest RSS of this process when a step started
@@ -81,7 +105,7 @@ func benchSync(b *testing.B, backend nat.Backend, w *topology.World, text string
 			b.Fatal(err)
 		}
 		bareArm := func() error {
-			k, err := timedRestore(sBare, backend, text, restoreArgs...)
+			k, err := timedRestore(sBare, backend, text, way.flags...)
 			bare = append(bare, k)
 			return err
 		}
@@ -91,10 +115,9 @@ func benchSync(b *testing.B, backend nat.Backend, w *topology.World, text string
 			if err != nil {
 				return err
 			}
-			t := rs.RestoreText()
 			g, c := c.stop(), startClock()
 			rec := &recorder{run: sSync.run}
-			if err := nat.Apply(backend, t, rec.Run); err != nil {
+			if err := way.load(backend, rs, rec.Run); err != nil {
 				return err
 			}
 			a := c.stop(rec.last)

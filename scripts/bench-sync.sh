@@ -5,6 +5,11 @@
 # 50-node world in each proxy mode. Changes are spaced more than
 # minSyncPeriod (1 s) apart, so each sync may run at once, as kube-proxy's
 # runner allows.
+# Each line also says when the round of syncs began (its nodes' events give
+# their durations), how long it took from then to the last node, and the
+# CPU time the supervisor and its children (iptables-restore, nft) used
+# meanwhile: on a machine with fewer cores than nodes, that over the cores
+# bounds the round from below.
 # Usage: sudo scripts/bench-sync.sh [CHANGES] [WORLDS]
 #   WORLDS: a comma-separated list of default, 50, 50-nft (default: all)
 set -euo pipefail
@@ -20,17 +25,21 @@ name=bench-sync
 trap '$nlbsim down --name $name >/dev/null' EXIT
 
 ms() { date +%s%3N; }
-# event_ms REASON AFTER_MS: the times (ms since the epoch) of events after a moment
+# cpu_ms PID: CPU time of a process and its waited-for children, in ms
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print int(($12 + $13 + $14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
+# event_ms REASON AFTER_MS: the times (ms since the epoch) of events after a
+# moment, each with the duration its message gives ("in N ms") and the message
 event_ms() {
 	python3 - "$1" "$2" "/run/nlbsim/$name/events.jsonl" <<'PY'
-import json, sys, datetime
+import json, re, sys, datetime
 reason, after, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 for line in open(path):
     e = json.loads(line)
     t = datetime.datetime.fromisoformat(e["time"].replace("Z", "+00:00"))
     ms = int(t.timestamp() * 1000)
+    took = re.search(r" in (\d+) ms", e["message"])
     if e["reason"] == reason and ms >= after:
-        print(ms, e["message"])
+        print(ms, took.group(1) if took else "?", e["message"])
 PY
 }
 
@@ -46,6 +55,8 @@ for world in "default:" "50:--nodes 50 --replicas 50 --minimal" "50-nft:--nodes 
 	for i in $(seq "$changes"); do
 		sleep 1.2
 		target=$((replicas + i % 2))
+		pid=$(cat "/run/nlbsim/$name/supervisor.pid")
+		c0=$(cpu_ms "$pid")
 		t0=$(ms)
 		$nlbsim scale --name $name deployment/nginx-deployment --replicas "$target" >/dev/null
 		for _ in $(seq 200); do
@@ -56,7 +67,10 @@ for world in "default:" "50:--nodes 50 --replicas 50 --minimal" "50-nft:--nodes 
 		# the first round of syncs that reached every node (a scale-down
 		# syncs again when the terminated pod is gone, with the same rules)
 		last=$(event_ms RulesSynced "$t0" | sort -n | awk -v n="$nodes" 'NR == n {print $1}')
-		nlb=$(event_ms NLBProgrammed "$t0" | awk 'NR == 1 {print $NF == "ms" ? $(NF-1) : "?"}')
-		echo "change $i (→ $target replicas): rules on all $nodes nodes after $((last - t0)) ms; NLB reprogrammed in ${nlb:-?} ms"
+		# when that round began: each event says how long its node's sync took
+		began=$(event_ms RulesSynced "$t0" | sort -n | awk -v n="$nodes" 'NR <= n {s = $1 - $2; if (NR == 1 || s < m) m = s} END {printf "%.0f\n", m}')
+		nlb=$(event_ms NLBProgrammed "$t0" | awk 'NR == 1 {print $2}')
+		cpu=$(( $(cpu_ms "$pid") - c0 ))
+		echo "change $i (→ $target replicas): rules on all $nodes nodes after $((last - t0)) ms (the round began at $((began - t0)) ms and took $((last - began)) ms); NLB reprogrammed in ${nlb:-?} ms; supervisor and its children used $cpu ms of CPU"
 	done
 done
