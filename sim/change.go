@@ -45,6 +45,9 @@ func needsRebuild(old, new topology.Spec) []string {
 	if old.EndpointsPerService != new.EndpointsPerService {
 		fields = append(fields, "EndpointsPerService")
 	}
+	if old.SubnetPrefixLength != new.SubnetPrefixLength {
+		fields = append(fields, "SubnetPrefixLength")
+	}
 	return fields
 }
 

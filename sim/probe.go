@@ -19,7 +19,8 @@ import (
 	"github.com/nlbsim/nlbsim/topology"
 )
 
-// probeTimeout bounds the wait for one answer while checking a new cluster.
+// probeTimeout bounds the wait for one answer while checking a new cluster
+// (and the wait for the NLB's provisioning beyond its health-check rounds).
 const probeTimeout = 10 * time.Second
 
 // probe checks every serving pod, control-plane ENI and node health server
@@ -53,7 +54,10 @@ func (c *Cluster) probe(ctx context.Context) error {
 	}
 
 	fullBefore := neighbourTableFulls()
-	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	// Each check has probeTimeout of its own, so that a big world's
+	// thousands of checks are not bound by one budget; the first check that
+	// fails ends the others.
+	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		mu   sync.Mutex
@@ -62,19 +66,31 @@ func (c *Cluster) probe(ctx context.Context) error {
 		sem  = make(chan struct{}, 16)
 	)
 	for _, ch := range checks {
+		select {
+		case sem <- struct{}{}:
+		case <-pctx.Done():
+		}
+		if pctx.Err() != nil {
+			break
+		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := probeOne(pctx, client, ch.url, ch.wantPod); err != nil {
+			cctx, ccancel := context.WithTimeout(pctx, probeTimeout)
+			defer ccancel()
+			if err := probeOne(cctx, client, ch.url, ch.wantPod); err != nil && pctx.Err() == nil {
 				mu.Lock()
 				errs = append(errs, fmt.Sprintf("%s (%s): %v", ch.what, ch.url, err))
 				mu.Unlock()
+				cancel()
 			}
 		}()
 	}
 	wg.Wait()
+	if len(errs) == 0 && ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("cluster %q is not answering through the data path%s: %s", w.Cluster.Name, neighbourTableFull(fullBefore), strings.Join(errs, "; "))
 	}

@@ -6,9 +6,10 @@ import (
 )
 
 // allocator hands out VPC addresses deterministically: the lowest free host
-// address of a subnet from .10 up, skipping AWS's reserved .0–.3 and .255 and
-// every address already used. Addresses never repeat while a world lives: the
-// next candidate per subnet is kept in World.NextAddress.
+// address of a subnet from base+10 up, skipping AWS's reserved first four
+// and last addresses and every address already used. Addresses never
+// repeat while a world lives: the next candidate per subnet (its offset
+// from the subnet's base) is kept in World.NextAddress.
 type allocator struct {
 	w      *World
 	used   map[netip.Addr]bool
@@ -34,21 +35,28 @@ func (a *allocator) reserve(addrs ...netip.Addr) {
 	}
 }
 
+// SubnetFullError says that a subnet has no address left for a host.
+type SubnetFullError struct {
+	Subnet Subnet
+	What   string // the host: "pod nginx-…", "node 4"
+}
+
+func (e *SubnetFullError) Error() string {
+	return fmt.Sprintf("subnet %s (%s) has no free address left for %s", e.Subnet.CIDR, e.Subnet.AZ, e.What)
+}
+
 func (a *allocator) next(s Subnet, what string) (netip.Addr, error) {
-	base := s.CIDR.Addr().As4()
-	start := a.cursor[s.Letter]
-	if start < firstDynamicHost {
-		start = firstDynamicHost
-	}
-	for h := start; h <= 254; h++ {
-		c := netip.AddrFrom4([4]byte{base[0], base[1], base[2], byte(h)})
+	start := max(a.cursor[s.Letter], firstDynamicHost)
+	last := 1<<(32-s.CIDR.Bits()) - 2 // the subnet's last address is AWS's
+	for h := start; h <= last; h++ {
+		c := addrAdd(s.CIDR.Addr(), uint32(h))
 		if !a.used[c] {
 			a.used[c] = true
 			a.cursor[s.Letter] = h + 1
 			return c, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("subnet %s (%s) has no free address left for %s: too many nodes or pods for one /24", s.CIDR, s.AZ, what)
+	return netip.Addr{}, &SubnetFullError{Subnet: s, What: what}
 }
 
 func (a *allocator) save() {

@@ -1,9 +1,6 @@
 package topology
 
-import (
-	"fmt"
-	"net/netip"
-)
+import "fmt"
 
 // Bounds of a big world: the service CIDR (a /16) holds the ClusterIPs, and
 // a node's ruleset of 50,000 Services × 10 endpoints is already far beyond
@@ -18,12 +15,6 @@ const (
 	// default, so the walkthrough's Service comes after them.
 	BenchNamespace = "bench"
 )
-
-// benchEndpointRange holds the endpoints of a big world's Services: VPC
-// addresses outside every AZ subnet, which nothing holds and the VPC
-// router has no route to, so a packet to one goes nowhere. kube-proxy
-// writes the same rules whether an endpoint exists or not.
-var benchEndpointRange = netip.MustParsePrefix("192.168.128.0/17")
 
 // addBenchServices adds spec.Services ClusterIP Services named
 // bench/svc-00001…, each with port 80 (targetPort 8080) and
@@ -41,9 +32,12 @@ func (w *World) addBenchServices(spec Spec) {
 		perService = DefaultBenchEndpoints
 	}
 	used := w.usedClusterIPs()
-	size := 1 << (32 - benchEndpointRange.Bits())
-	b := benchEndpointRange.Addr().As4()
-	base := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	// The endpoints are VPC addresses outside every AZ subnet, which
+	// nothing holds and the VPC router has no route to, so a packet to one
+	// goes nowhere. kube-proxy writes the same rules whether an endpoint
+	// exists or not.
+	endpoints := w.unusedVPCBlock()
+	size := 1 << (32 - endpoints.Bits())
 	n := 0
 	for i := range spec.Services {
 		svc := Service{
@@ -54,9 +48,9 @@ func (w *World) addBenchServices(spec Spec) {
 		svc.ClusterIP = w.clusterIPFor(svc.Namespace+"/"+svc.Name, used)
 		used[svc.ClusterIP] = true
 		for range perService {
-			a := base + uint32(1+n%(size-2)) // neither the range's first nor its last address
+			a := addrAdd(endpoints.Addr(), uint32(1+n%(size-2))) // neither the range's first nor its last address
 			n++
-			svc.ManualEndpoints = append(svc.ManualEndpoints, netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}))
+			svc.ManualEndpoints = append(svc.ManualEndpoints, a)
 		}
 		w.Services = append(w.Services, svc)
 	}

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,8 +11,31 @@ import (
 func TestBenchServices(t *testing.T) {
 	spec := DefaultSpec()
 	spec.Services, spec.EndpointsPerService = 2000, 10
+	w := assertBenchServices(t, spec, "192.168.128.0/17")
+	svc, ok := w.Service(AppNamespace, "nginx-nlb-service")
+	require.True(t, ok)
+	assert.Equal(t, "10.100.30.185", svc.ClusterIP.String(), "the walkthrough's Service keeps its address")
+
+	again, err := Build(spec)
+	require.NoError(t, err)
+	assert.Equal(t, w.Services, again.Services, "deterministic")
+
+	// /18 subnets take 192.168.64.0–255.255: the endpoints move below.
+	spec.SubnetPrefixLength = 18
+	assertBenchServices(t, spec, "192.168.32.0/19")
+}
+
+// assertBenchServices builds spec's world and checks its bench Services:
+// distinct ClusterIPs, 10 endpoints each in endpoints (a block outside every
+// subnet), none a host's.
+func assertBenchServices(t *testing.T, spec Spec, endpoints string) *World {
+	t.Helper()
 	w, err := Build(spec)
 	require.NoError(t, err)
+	block := netip.MustParsePrefix(endpoints)
+	for _, s := range w.Subnets {
+		require.False(t, block.Overlaps(s.CIDR), "%s overlaps %s", block, s.CIDR)
+	}
 	clusterIPs := map[string]bool{}
 	hosts := map[string]bool{}
 	for _, h := range w.Hosts() {
@@ -29,20 +53,14 @@ func TestBenchServices(t *testing.T) {
 		eps := w.Endpoints(s, s.Ports[0])
 		require.Len(t, eps, 10)
 		for _, e := range eps {
-			assert.True(t, benchEndpointRange.Contains(e.IP), "%s", e.IP)
+			assert.True(t, block.Contains(e.IP), "%s", e.IP)
 			assert.False(t, hosts[e.IP.String()], "%s belongs to a host", e.IP)
 			assert.Equal(t, 8080, e.Port)
 		}
 	}
 	assert.Equal(t, 2000, bench)
 	assert.Equal(t, "default/nginx-nlb-service", w.ProbeService)
-	svc, ok := w.Service(AppNamespace, "nginx-nlb-service")
-	require.True(t, ok)
-	assert.Equal(t, "10.100.30.185", svc.ClusterIP.String(), "the walkthrough's Service keeps its address")
-
-	again, err := Build(spec)
-	require.NoError(t, err)
-	assert.Equal(t, w.Services, again.Services, "deterministic")
+	return w
 }
 
 func TestBenchServicesValidation(t *testing.T) {

@@ -88,12 +88,19 @@ func Invalid(field, format string, a ...any) *InvalidError {
 // returns is an *InvalidError.
 func Build(spec Spec) (*World, error) {
 	w, err := build(spec)
-	var invalid *InvalidError
+	var (
+		invalid *InvalidError
+		full    *SubnetFullError
+	)
 	switch {
 	case err == nil:
 		return w, nil
 	case errors.As(err, &invalid) && invalid == err:
 		return nil, err
+	case errors.As(err, &full):
+		bits := full.Subnet.CIDR.Bits()
+		return nil, Invalid("SubnetPrefixLength", "%v: the world needs more addresses than /%d subnets hold (%d each for nodes, pods and NLB nodes); ask for larger subnets, with a prefix length below %d",
+			err, bits, 1<<(32-bits)-firstDynamicHost-1, bits)
 	}
 	return nil, &InvalidError{Err: err}
 }
@@ -104,6 +111,9 @@ func build(spec Spec) (*World, error) {
 	}
 	if len(spec.From) > 0 {
 		return nil, Invalid("From", "a real cluster's objects are read by topology/cluster (cluster.Build), not by topology.Build")
+	}
+	if spec.SubnetPrefixLength == DefaultSubnetPrefixLength {
+		spec.SubnetPrefixLength = 0 // one world, however it was asked for
 	}
 	w := &World{
 		Spec: spec,
@@ -116,25 +126,27 @@ func build(spec Spec) (*World, error) {
 		Created:     epoch,
 		NextAddress: map[string]int{},
 	}
-	for i, l := range azLetters {
-		cidr := netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(i + 1), 0}), 24)
-		w.Subnets = append(w.Subnets, Subnet{AZ: Region + l, Letter: l, CIDR: cidr, Gateway: cidr.Addr().Next()})
-	}
+	w.Subnets = azSubnets(cmp.Or(spec.SubnetPrefixLength, DefaultSubnetPrefixLength))
 	alloc := newAllocator(w)
-	alloc.reserve(bastionIP)
-	alloc.reserve(walkthroughNodes...)
-	alloc.reserve(walkthroughPods...)
-	alloc.reserve(corednsIPs...)
-	alloc.reserve(controlPlaneIPs...)
-	alloc.reserve(nlbIPs...)
-
-	w.Bastion = Host{Name: "bastion", IP: bastionIP, AZ: w.Subnets[0].AZ}
+	for _, fixed := range [][]netip.Addr{{bastionIP}, walkthroughNodes, walkthroughPods, corednsIPs, controlPlaneIPs, nlbIPs} {
+		alloc.reserve(w.placedAll(fixed)...)
+	}
+	bastion, err := w.placedOr(alloc, bastionIP, "the bastion")
+	if err != nil {
+		return nil, err
+	}
+	w.Bastion = Host{Name: "bastion", IP: bastion, AZ: w.Subnets[0].AZ}
 	if err := w.addNodes(alloc, spec); err != nil {
 		return nil, err
 	}
 	if !spec.Minimal {
 		for i, a := range controlPlaneIPs {
-			w.ControlPlane = append(w.ControlPlane, Host{Name: fmt.Sprintf("control-plane-%d", i+1), IP: a, AZ: w.subnetOf(a).AZ})
+			name := fmt.Sprintf("control-plane-%d", i+1)
+			ip, err := w.placedOr(alloc, a, name)
+			if err != nil {
+				return nil, err
+			}
+			w.ControlPlane = append(w.ControlPlane, Host{Name: name, IP: ip, AZ: w.subnetOf(ip).AZ})
 		}
 		w.addAddons()
 	}
@@ -180,8 +192,9 @@ func (w *World) addNodes(alloc *allocator, spec Spec) error {
 		sub := w.Subnets[i%len(w.Subnets)]
 		var addr netip.Addr
 		if i < len(walkthroughNodes) {
-			addr = walkthroughNodes[i]
-		} else {
+			addr = w.placed(walkthroughNodes[i])
+		}
+		if !addr.IsValid() {
 			var err error
 			if addr, err = alloc.next(sub, fmt.Sprintf("node %d", i+1)); err != nil {
 				return err
@@ -204,6 +217,15 @@ func (w *World) addNodes(alloc *allocator, spec Spec) error {
 	return nil
 }
 
+// placedOr is where a walkthrough's fixed address lives in the world's
+// subnets (placed), else the next free address of the same AZ's subnet.
+func (w *World) placedOr(alloc *allocator, a netip.Addr, what string) (netip.Addr, error) {
+	if p := w.placed(a); p.IsValid() {
+		return p, nil
+	}
+	return alloc.next(w.Subnets[a.As4()[2]-1], what)
+}
+
 // NodeNameFor is EC2's private DNS name for an address: ip-192-168-1-118.<region>.compute.internal.
 func NodeNameFor(a netip.Addr, region string) string {
 	b := a.As4()
@@ -221,7 +243,7 @@ func (w *World) addAddons() {
 	w.Services = append(w.Services,
 		Service{Name: "kubernetes", Namespace: "default", Type: "ClusterIP", ClusterIP: kubernetesSvcIP,
 			Ports:           []ServicePort{{Name: "https", Protocol: "TCP", Port: 443, TargetPort: "443"}},
-			SessionAffinity: "None", Addon: true, ManualEndpoints: controlPlaneIPs},
+			SessionAffinity: "None", Addon: true, ManualEndpoints: []netip.Addr{w.ControlPlane[0].IP, w.ControlPlane[1].IP}},
 		Service{Name: "kube-dns", Namespace: addonNamespace, Type: "ClusterIP", ClusterIP: kubeDNSClusterIP,
 			Ports: []ServicePort{{Name: "dns", Protocol: "UDP", Port: 53, TargetPort: "53"},
 				{Name: "dns-tcp", Protocol: "TCP", Port: 53, TargetPort: "53"},
@@ -309,7 +331,7 @@ func (w *World) schedule(alloc *allocator) error {
 			case d.Addon && d.Name == "coredns":
 				want = min(2, len(w.Nodes)-1)
 				if want == 2 && r < len(corednsIPs) {
-					fixed = corednsIPs[r]
+					fixed = w.placed(corednsIPs[r])
 				}
 				pod.Name = corednsNames[r%len(corednsNames)]
 				if r >= len(corednsNames) {
@@ -318,7 +340,7 @@ func (w *World) schedule(alloc *allocator) error {
 			default:
 				want = r % len(w.Nodes)
 				if d.Name == AppDeployment && d.Namespace == AppNamespace && r < len(walkthroughPods) && want == r {
-					fixed = walkthroughPods[r]
+					fixed = w.placed(walkthroughPods[r])
 				}
 				pod.Name = podName(d, podSuffix(w.Spec.Name, d.Namespace+"/"+d.Name, r))
 			}

@@ -93,12 +93,13 @@ func (w *World) addLoadBalancers(alloc *allocator, spec Spec) error {
 		for i, sub := range w.Subnets {
 			n := NLBNode{Letter: sub.Letter, Host: Host{Name: "nlb-" + sub.Letter, AZ: sub.AZ}}
 			if walkthrough {
-				n.IP = nlbIPs[i]
+				n.IP, err = w.placedOr(alloc, nlbIPs[i], "NLB "+lb.Name)
 			} else {
 				n.Name = prefix + sub.Letter
-				if n.IP, err = alloc.next(sub, "NLB "+lb.Name); err != nil {
-					return err
-				}
+				n.IP, err = alloc.next(sub, "NLB "+lb.Name)
+			}
+			if err != nil {
+				return err
 			}
 			if taken[n.Name] {
 				return fmt.Errorf("service %s: the NLB node's host name %s is taken by another host", svc.Key(), n.Name)

@@ -53,6 +53,10 @@ type Spec struct {
 	// namespace per endpoint.
 	Services            int `json:",omitempty"`
 	EndpointsPerService int `json:",omitempty"`
+	// SubnetPrefixLength is the prefix length of the three AZ subnets
+	// (0: DefaultSubnetPrefixLength, the walkthrough's /24s; azSubnets lays
+	// them out). A real cluster's (From) come from its addresses.
+	SubnetPrefixLength int `json:",omitempty"`
 	// ProxyMode is kube-proxy's mode (empty: iptables); also set by a
 	// KubeProxyConfiguration among the manifests, which a flag beats.
 	ProxyMode ProxyMode `json:",omitempty"`
@@ -95,7 +99,7 @@ func ValidateClusterName(name string) error {
 	return nil
 }
 
-// MaxNodes bounds Spec.Nodes so that every node, pod and add-on fits the AZ subnets.
+// MaxNodes bounds Spec.Nodes: the worlds one machine holds.
 const MaxNodes = 200
 
 // Validate checks a spec; an error is an *InvalidError naming the field
@@ -133,6 +137,13 @@ func (s Spec) Validate() error {
 	case "", ProxyIPTables, ProxyNFTables:
 	default:
 		return Invalid("ProxyMode", "unknown kube-proxy mode %q (valid: iptables, nftables; ipvs is not modelled)", s.ProxyMode)
+	}
+	if b := s.SubnetPrefixLength; b != 0 && (b < MinSubnetPrefixLength || b > MaxSubnetPrefixLength) {
+		return Invalid("SubnetPrefixLength", "%d is out of range (%d–%d: AWS's subnets are /16 to /28, and three of them beside the VPC resolver's block fit the VPC 192.168.0.0/16 from /%d on)",
+			b, MinSubnetPrefixLength, MaxSubnetPrefixLength, MinSubnetPrefixLength)
+	}
+	if len(s.From) > 0 && s.SubnetPrefixLength != 0 {
+		return Invalid("SubnetPrefixLength", "a real cluster's subnets come from its nodes' and pods' addresses (--from)")
 	}
 	if len(s.From) > 0 && (len(s.Manifests) > 0 || s.Services > 0 || s.Minimal) {
 		return Invalid("From", "a real cluster's objects make the whole world: manifests (-f), --services and --minimal do not go with them")

@@ -23,7 +23,7 @@ var fieldFlags = map[string]string{
 	"Name": "--name", "Mode": "--mode", "Nodes": "--nodes", "Replicas": "--replicas", "Minimal": "--minimal",
 	"InstanceType": "--instance-type", "ExternalTrafficPolicy": "--external-traffic-policy", "TimeScale": "--time-scale",
 	"To": "--to", "From": "--from", "Chaos": "--chaos", "Requests": "-n", "ProxyMode": "--proxy-mode",
-	"Services": "--services", "EndpointsPerService": "--endpoints-per-service",
+	"Services": "--services", "EndpointsPerService": "--endpoints-per-service", "SubnetPrefixLength": "--subnet-prefix-length",
 }
 
 // describe turns an error of the library into what a person at the terminal

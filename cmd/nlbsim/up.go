@@ -23,6 +23,7 @@ type upFlags struct {
 	minimal, retain, fg   bool
 	instanceType          string
 	services, endpoints   int
+	subnetPrefix          int
 	files                 []string
 	from                  []string
 	pauseAt               string // hidden: interruption tests pause a first up before this step
@@ -98,6 +99,9 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 			set("instance-type", func() { spec.InstanceType = f.instanceType })
 			set("services", func() { spec.Services = f.services })
 			set("endpoints-per-service", func() { spec.EndpointsPerService = f.endpoints })
+			if fl.Changed("subnet-prefix-length") {
+				spec.SubnetPrefixLength = f.subnetPrefix
+			}
 			setModeFlags(fl, f, &spec)
 			if err := checkFromFlags(fl, f, spec); err != nil {
 				return err
@@ -145,6 +149,8 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.instanceType, "instance-type", d.InstanceType, "EC2 instance type of the nodes (caps pods per node as VPC CNI does)")
 	fl.IntVar(&f.services, "services", 0, "add this many ClusterIP Services (namespace bench) whose endpoints never answer: a big node ruleset for scale experiments")
 	fl.IntVar(&f.endpoints, "endpoints-per-service", 10, "endpoints of each --services Service")
+	fl.IntVar(&f.subnetPrefix, "subnet-prefix-length", topology.DefaultSubnetPrefixLength,
+		"prefix length of the three AZ subnets in the VPC 192.168.0.0/16, 18–28 (eksctl's are 19): AZ a, b and c take the 2nd, 3rd and 4th block of that size (the 1st holds the VPC resolver 192.168.0.2); from 24 down the walkthrough's hosts keep their host parts (node-1 192.168.1.118 is 192.168.32.118 at 19)")
 	fl.StringSliceVar(&f.from, "from", nil, "rebuild a real cluster from the output of kubectl get nodes,services,endpointslices,pods -A -o yaml (or -o json), and optionally the kube-proxy ConfigMap; a file, a directory or -; repeatable")
 	fl.StringVar(&f.pauseAt, "pause-at", "", "for interruption tests: pause a first up before this step until SIGINT or SIGTERM")
 	fl.MarkHidden("pause-at")
@@ -153,7 +159,7 @@ func newUpCmd(g *globalFlags) *cobra.Command {
 
 // fromExcludes are up's flags that shape the walkthrough's world, which a
 // real cluster's objects (--from) replace.
-var fromExcludes = []string{"filename", "nodes", "replicas", "minimal", "instance-type", "services", "endpoints-per-service"}
+var fromExcludes = []string{"filename", "nodes", "replicas", "minimal", "instance-type", "services", "endpoints-per-service", "subnet-prefix-length"}
 
 // checkFromFlags refuses, before anything is read, the flags that do not go
 // with a real cluster's objects (given now, or the running cluster's).

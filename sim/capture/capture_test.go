@@ -138,8 +138,8 @@ func TestCaptureWholePath(t *testing.T) {
 	c := simtest.Up(t)
 	ifaces, stop := startCapture(t, c, nil, capture.Options{})
 
-	// Neighbour entries gone, the bastion resolves its gateway again.
-	captureExec(t, c, "bastion", "ip", "neigh", "flush", "all")
+	// Its static entry for the router gone, the bastion resolves it by ARP.
+	captureExec(t, c, "bastion", "ip", "neigh", "flush", "all", "nud", "permanent")
 	captureExec(t, c, "bastion", "ping", "-c", "1", "-W", "5", "192.168.3.111")
 	r, err := c.Get(context.Background(), "bastion", "http://192.168.2.149:7777/")
 	require.NoError(t, err)
@@ -254,7 +254,7 @@ func TestCapturePortFilter(t *testing.T) {
 	assert.Equal(t, "nlb-a/eth0", ifaces[1].Name)
 	assert.Equal(t, "vpc/to-bastion", ifaces[0].Peer)
 
-	captureExec(t, c, "bastion", "ip", "neigh", "flush", "all")
+	captureExec(t, c, "bastion", "ip", "neigh", "flush", "all", "nud", "permanent")
 	captureExec(t, c, "bastion", "ping", "-c", "1", "-W", "5", "192.168.3.111")
 	_, err := c.Get(context.Background(), "bastion", "http://192.168.1.51:7777/")
 	require.NoError(t, err)

@@ -367,12 +367,19 @@ func (f *wiring) wireHost(h topology.HostRef) error {
 	if !ok {
 		return fmt.Errorf("%s is in no subnet", h.IP)
 	}
-	if err := f.handle(h.Name).RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: sub.Gateway.AsSlice(), Flags: int(netlink.FLAG_ONLINK)}); err != nil {
+	hd := f.handle(h.Name)
+	if err := hd.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: sub.Gateway.AsSlice(), Flags: int(netlink.FLAG_ONLINK)}); err != nil {
 		return fmt.Errorf("default route: %w", err)
+	}
+	if err := hd.NeighAdd(staticNeighbour(eth, sub.Gateway, fab)); err != nil {
+		return fmt.Errorf("gateway neighbour: %w", err)
 	}
 	vpc := f.handle(topology.VPCHost)
 	if err := vpc.RouteAdd(&netlink.Route{LinkIndex: fab.Attrs().Index, Dst: hostRoute(h.IP), Scope: netlink.SCOPE_LINK}); err != nil {
 		return err
+	}
+	if err := vpc.NeighAdd(staticNeighbour(fab, h.IP, eth)); err != nil {
+		return fmt.Errorf("vpc: neighbour %s: %w", h.IP, err)
 	}
 	if h.Kind != topology.KindNLB {
 		return nil
@@ -384,6 +391,23 @@ func (f *wiring) wireHost(h topology.HostRef) error {
 		}
 	}
 	return nil
+}
+
+// staticNeighbour is a permanent neighbour entry on link for addr, at the
+// address of the other end of that link (peer). The fabric gives every
+// address it places such an entry wherever a host would otherwise ARP for
+// it: each host for its subnet's router, the VPC for each host, each node
+// for its pods, each pod for 169.254.1.1 (as VPC CNI does). The VPC's
+// entries are faithful: AWS answers its instances' ARP from its mapping
+// service, never by a broadcast on the subnet. A real node resolves its
+// pods by ARP over their veths, in its own kernel; here every namespace
+// shares one neighbour table, bounded by the root namespace's gc_thresh3
+// (1024 by default), and only permanent entries are exempt from that
+// bound (Linux 4.19 and later): dynamic entries would cap a world at some
+// 500 pods.
+func staticNeighbour(link netlink.Link, addr netip.Addr, peer netlink.Link) *netlink.Neigh {
+	return &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
+		IP: addr.AsSlice(), HardwareAddr: peer.Attrs().HardwareAddr}
 }
 
 // fabricIndex is the index of the VPC's link to a host: recorded when
@@ -418,8 +442,12 @@ func (f *wiring) wirePod(h topology.HostRef) error {
 	if err != nil {
 		return err
 	}
-	if err := f.handle(pod.Node).RouteAdd(&netlink.Route{LinkIndex: nl.Attrs().Index, Dst: hostRoute(h.IP), Scope: netlink.SCOPE_LINK}); err != nil {
+	node := f.handle(pod.Node)
+	if err := node.RouteAdd(&netlink.Route{LinkIndex: nl.Attrs().Index, Dst: hostRoute(h.IP), Scope: netlink.SCOPE_LINK}); err != nil {
 		return fmt.Errorf("node route: %w", err)
+	}
+	if err := node.NeighAdd(staticNeighbour(nl, h.IP, eth)); err != nil {
+		return fmt.Errorf("node neighbour: %w", err)
 	}
 	ph := f.handle(h.Name)
 	gw := netip.MustParseAddr(podGateway)
@@ -429,8 +457,7 @@ func (f *wiring) wirePod(h topology.HostRef) error {
 	if err := ph.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: gw.AsSlice()}); err != nil {
 		return fmt.Errorf("default route: %w", err)
 	}
-	if err := ph.NeighAdd(&netlink.Neigh{LinkIndex: eth.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
-		IP: gw.AsSlice(), HardwareAddr: nl.Attrs().HardwareAddr}); err != nil {
+	if err := ph.NeighAdd(staticNeighbour(eth, gw, nl)); err != nil {
 		return fmt.Errorf("gateway neighbour: %w", err)
 	}
 	n, _ := f.w.Node(pod.Node)
@@ -481,18 +508,38 @@ func SetUplink(w *topology.World, node string, up bool) error {
 	if err != nil {
 		return err
 	}
-	if up {
-		if err := h.LinkSetUp(l); err != nil {
-			return err
-		}
-		// The default route went with the link.
-		n, _ := w.Node(node)
-		sub, _ := w.SubnetOf(n.IP)
-		err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: sub.Gateway.AsSlice(), Flags: int(netlink.FLAG_ONLINK)})
-		if err != nil && !errors.Is(err, unix.EEXIST) {
-			return err
-		}
-		return nil
+	if !up {
+		return h.LinkSetDown(l)
 	}
-	return h.LinkSetDown(l)
+	if err := h.LinkSetUp(l); err != nil {
+		return err
+	}
+	// The default route and the router's static neighbour went with the
+	// link.
+	n, _ := w.Node(node)
+	sub, _ := w.SubnetOf(n.IP)
+	err = h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: sub.Gateway.AsSlice(), Flags: int(netlink.FLAG_ONLINK)})
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	fab, err := vpcLinkTo(w, n.Host)
+	if err != nil {
+		return err
+	}
+	return h.NeighSet(staticNeighbour(l, sub.Gateway, fab))
+}
+
+// vpcLinkTo is the VPC fabric's end of a host's link.
+func vpcLinkTo(w *topology.World, h topology.Host) (netlink.Link, error) {
+	ns, err := netns.Open(topology.Namespace(w.Cluster.Name, topology.VPCHost))
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	vpc, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer vpc.Close()
+	return vpc.LinkByName(LinkName(w, topology.HostRef{Host: h, Kind: topology.KindNode}))
 }

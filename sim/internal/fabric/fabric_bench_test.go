@@ -13,9 +13,10 @@ import (
 )
 
 // writeIPScript writes the baseline of BenchmarkFabric: a shell script that
-// builds the same namespaces, veths, addresses and routes as buildFabric,
-// with one `ip -n NS …` command per object (sysctls cannot be written
-// without ip netns exec, so the script skips them: the baseline does less).
+// builds the same namespaces, veths, addresses, routes and permanent
+// neighbours as Build, with one `ip -n NS …` command per object (sysctls
+// cannot be written without ip netns exec, so the script skips them: the
+// baseline does less).
 func writeIPScript(out io.Writer, w *topology.World) {
 	fmt.Fprintln(out, "set -e")
 	for _, h := range w.Hosts() {
@@ -43,6 +44,7 @@ func writeIPScript(out io.Writer, w *topology.World) {
 			fmt.Fprintf(out, "ip -n %s link set eth0 up\nip -n %s link set %s up\n", h.Namespace, node, eni)
 			fmt.Fprintf(out, "ip -n %s addr add %s/32 dev eth0\n", h.Namespace, h.IP)
 			fmt.Fprintf(out, "ip -n %s route add %s/32 dev %s scope link\n", node, h.IP, eni)
+			fmt.Fprintf(out, "ip -n %s neigh add %s dev %s lladdr $(ip -n %s -br link show eth0 | awk '{print $3}') nud permanent\n", node, h.IP, eni, h.Namespace)
 			fmt.Fprintf(out, "ip -n %s route add %s dev eth0 scope link\n", h.Namespace, podGateway)
 			fmt.Fprintf(out, "ip -n %s route add default via %s dev eth0\n", h.Namespace, podGateway)
 			fmt.Fprintf(out, "ip -n %s neigh add %s dev eth0 lladdr $(ip -n %s -br link show %s | awk '{print $3}') nud permanent\n", h.Namespace, podGateway, node, eni)
@@ -54,7 +56,9 @@ func writeIPScript(out io.Writer, w *topology.World) {
 			fmt.Fprintf(out, "ip -n %s link set eth0 up\nip -n %s link set %s up\n", h.Namespace, vpc, fab)
 			fmt.Fprintf(out, "ip -n %s addr add %s/32 dev eth0\n", h.Namespace, h.IP)
 			fmt.Fprintf(out, "ip -n %s route add default via %s dev eth0 onlink\n", h.Namespace, sub.Gateway)
+			fmt.Fprintf(out, "ip -n %s neigh add %s dev eth0 lladdr $(ip -n %s -br link show %s | awk '{print $3}') nud permanent\n", h.Namespace, sub.Gateway, vpc, fab)
 			fmt.Fprintf(out, "ip -n %s route add %s/32 dev %s scope link\n", vpc, h.IP, fab)
+			fmt.Fprintf(out, "ip -n %s neigh add %s dev %s lladdr $(ip -n %s -br link show eth0 | awk '{print $3}') nud permanent\n", vpc, h.IP, fab, h.Namespace)
 		}
 	}
 }
