@@ -221,14 +221,14 @@ func servicePortsOf(w *topology.World) ([]servicePort, error) {
 	return out, nil
 }
 
-// uniqueEndpoints collapses duplicate "ip:port" entries, keeping the list
-// sorted as kube-proxy sorts it (as strings). A local copy wins.
+// uniqueEndpoints collapses duplicate "ip:port" entries of a list that
+// World.Endpoints has sorted as kube-proxy sorts it (as strings), so that
+// duplicates are neighbours. A local copy wins.
 func uniqueEndpoints(eps []topology.Endpoint) []endpoint {
 	named := make([]endpoint, len(eps))
 	for i, ep := range eps {
 		named[i] = endpoint{ep, ep.String()}
 	}
-	sortByAddr(named)
 	out := named[:0]
 	for _, ep := range named {
 		if n := len(out); n > 0 && out[n-1].addr == ep.addr {
