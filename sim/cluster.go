@@ -187,8 +187,7 @@ func (c *Cluster) startSupervisor(opts Options) error {
 		return p.begin()
 	}
 	if !opts.InProcess {
-		_, err := spawnSupervisor(name)
-		return err
+		return spawnSupervisor(name)
 	}
 	backend, err := Backend()
 	if err != nil {

@@ -22,12 +22,12 @@ const SuperviseCommand = state.SuperviseCommand
 
 // spawnSupervisor starts `nlbsim __supervise --name X` detached (own session,
 // no terminal) and waits until it says it serves, or why it cannot.
-func spawnSupervisor(cluster string) (int, error) {
+func spawnSupervisor(cluster string) error {
 	p, err := startSupervisorProcess(cluster)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	return p.pid(), p.begin()
+	return p.begin()
 }
 
 // pendingSupervisor is a detached supervisor started ahead of its cluster:
